@@ -1,0 +1,35 @@
+# Two entry points: `make run` (install + main job) and `make test` (install + test suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Data root in the OmniXAS layout (see README); the default is the development checkout's sibling.
+DATA_DIR ?= ../shared/data/omnixas
+OUT ?= out
+export HF_HUB_OFFLINE := 1
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: install run test lint clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: the CPU wheel on this machine (anything else pulls CUDA).
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	mkdir -p $(OUT)
+	$(BIN)/xasflow data build-feff $(DATA_DIR)/FEFF/Cu --element Cu --data-dir $(DATA_DIR) --out $(OUT)/Cu_FEFF.npz
+	$(BIN)/xasflow data info $(OUT)/Cu_FEFF.npz
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+clean:
+	rm -rf $(VENV) $(OUT)
