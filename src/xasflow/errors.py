@@ -21,9 +21,7 @@ def check_element(element: str) -> str:
     from xasflow.constants import ELEMENTS
 
     if element not in ELEMENTS:
-        raise XasflowError(
-            f"element {element!r} is not supported; choose one of {', '.join(ELEMENTS)}"
-        )
+        raise XasflowError(f"element {element!r} is not supported; choose one of {', '.join(ELEMENTS)}")
     return element
 
 

@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     export = sub.add_parser("export", help="dataset -> published OmniXAS text layout")
     export.add_argument("dataset", type=Path)
-    export.add_argument("--out", type=Path, required=True, help="folder to write ml_data/ and material_id_and_site/ into")
+    export.add_argument(
+        "--out", type=Path, required=True, help="folder to write ml_data/ and material_id_and_site/ into"
+    )
     export.add_argument("--feature", default="m3gnet", help="feature matrix written as X (default: m3gnet)")
     export.set_defaults(handler=_export)
 

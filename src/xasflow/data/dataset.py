@@ -137,9 +137,8 @@ class XASDataset:
             "metadata": self.metadata,
         }
         arrays["header"] = np.array(json.dumps(header))
-        with atomic_path(path, suffix=".npz") as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez_compressed(handle, **arrays)
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
         return path
 
     @classmethod
