@@ -1,0 +1,123 @@
+"""Throughput of the prediction pipeline on the shared Cu structures, and FEFF10 for comparison."""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xasflow.data.feff_tree import FeffSite, iter_feff_sites
+from xasflow.data.structures import read_structure
+from xasflow.errors import XasflowError
+
+
+@dataclass
+class BenchResult:
+    """Measured numbers (all on this process, single thread unless stated)."""
+
+    structures: int
+    sites: int
+    featurize_seconds: float
+    network_seconds: float
+    peak_rss_mb: float
+    feff_site: str = ""
+    feff_atoms: int = 0
+    feff_seconds: float = 0.0
+
+    @property
+    def structures_per_s(self) -> float:
+        return self.structures / self.featurize_seconds
+
+    @property
+    def sites_per_s_featurize(self) -> float:
+        return self.sites / self.featurize_seconds
+
+    @property
+    def spectra_per_s_network(self) -> float:
+        return self.sites / self.network_seconds
+
+    @property
+    def seconds_per_site(self) -> float:
+        return (self.featurize_seconds + self.network_seconds) / self.sites
+
+    def lines(self) -> list[str]:
+        out = [
+            f"structures            {self.structures} ({self.sites} inequivalent Cu sites)",
+            f"featurization         {self.structures_per_s:.1f} structures/s, {self.sites_per_s_featurize:.1f} sites/s",
+            f"network alone         {self.spectra_per_s_network:,.0f} spectra/s",
+            f"end to end            {1000 * self.seconds_per_site:.1f} ms per site",
+            f"peak memory (RSS)     {self.peak_rss_mb:.0f} MB",
+        ]
+        if self.feff_seconds:
+            out += [
+                f"FEFF10 ({self.feff_site}, {self.feff_atoms} atoms in cluster): {self.feff_seconds:.1f} s",
+                f"speed-up vs FEFF10    {self.feff_seconds / self.seconds_per_site:,.0f}x per site",
+            ]
+        return out
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "structures_per_s": self.structures_per_s, "seconds_per_site": self.seconds_per_site}
+
+
+def _cluster_size(site: FeffSite) -> int:
+    """Atoms in the ATOMS card of a site's feff.inp (FEFF's cost grows as roughly size^2.5)."""
+    text = (site.xmu.parent / "feff.inp").read_text()
+    atoms = text.split("ATOMS", 1)[1].split("END", 1)[0]
+    return sum(1 for line in atoms.splitlines() if line.strip() and not line.strip().startswith("*"))
+
+
+def run_bench(tree: Path, limit: int = 200, feff: bool = False, feff_timeout: float = 3600) -> BenchResult:
+    """Featurize and predict the inequivalent Cu sites of the first ``limit`` materials of ``tree``.
+
+    With ``feff``, also time one FEFF10 run (published cards, the smallest cluster of the
+    sample, from its shared ``feff.inp``) — the cheapest site, so the speed-up is a lower bound.
+    """
+    import torch
+
+    from xasflow.features import get_featurizer
+    from xasflow.zoo import load_model
+
+    torch.set_num_threads(1)
+    sites_by_material: dict[str, list[FeffSite]] = {}
+    for site in iter_feff_sites(tree, "Cu"):
+        sites_by_material.setdefault(site.material_id, []).append(site)
+    materials = sorted(sites_by_material)[:limit]
+    if not materials:
+        raise XasflowError(f"{tree}: no Cu structures found")
+    structures = [read_structure(sites_by_material[m][0].poscar) for m in materials]
+    model = load_model("Cu", "FEFF")
+    featurizer = get_featurizer("m3gnet")
+    featurizer.featurize(structures[0], [sites_by_material[materials[0]][0].site])  # warm-up (lazy loading)
+
+    start = time.perf_counter()
+    features = [
+        featurizer.featurize(s, [site.site for site in sites_by_material[m]])
+        for s, m in zip(structures, materials, strict=True)
+    ]
+    featurize_seconds = time.perf_counter() - start
+    rows = np.vstack(features)
+    start = time.perf_counter()
+    model.predict(rows)
+    network_seconds = time.perf_counter() - start
+    result = BenchResult(
+        structures=len(structures),
+        sites=len(rows),
+        featurize_seconds=featurize_seconds,
+        network_seconds=network_seconds,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    if feff:
+        from xasflow.simulation.runner import run_feff
+
+        candidates = [s for m in materials for s in sites_by_material[m]]
+        site = min(candidates, key=_cluster_size)
+        with tempfile.TemporaryDirectory(prefix="xasflow-bench-feff-") as tmp:
+            workdir = Path(tmp)
+            (workdir / "feff.inp").write_text((site.xmu.parent / "feff.inp").read_text())
+            result.feff_seconds = run_feff(workdir / "feff.inp", workdir, feff_timeout)
+        result.feff_site, result.feff_atoms = site.site_id, _cluster_size(site)
+    return result
