@@ -2,8 +2,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Data root in the OmniXAS layout (see README); the default is the development checkout's sibling.
-DATA_DIR ?= ../shared/data/omnixas
 OUT ?= out
 export HF_HUB_OFFLINE := 1
 export OMP_NUM_THREADS ?= 1
@@ -19,10 +17,10 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# Main job: spectra of the embedded example structures with the shipped models (no data root needed).
 run: install
 	mkdir -p $(OUT)
-	$(BIN)/xasflow data build-feff $(DATA_DIR)/FEFF/Cu --element Cu --data-dir $(DATA_DIR) --out $(OUT)/Cu_FEFF.npz
-	$(BIN)/xasflow data info $(OUT)/Cu_FEFF.npz
+	$(BIN)/xasflow predict src/xasflow/examples/structures --out $(OUT)/examples.csv --plot $(OUT)/examples.png
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from xasflow.cli.common import add_data_dir, progress, report_problem
+from xasflow.cli.featurize import register_add_features
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.add_argument("--feature", default="m3gnet", help="feature matrix written as X (default: m3gnet)")
     export.set_defaults(handler=_export)
+
+    register_add_features(sub)  # defined by the features area
 
 
 def _id_lists_for(args: argparse.Namespace) -> dict[str, list[str]] | None:

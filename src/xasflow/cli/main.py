@@ -12,7 +12,17 @@ from xasflow import __version__
 from xasflow.errors import XasflowError
 
 #: Sub-command modules; each defines ``register(subparsers)``.
-COMMANDS: tuple[str, ...] = ("data",)
+COMMANDS: tuple[str, ...] = (
+    "data",
+    "featurize",
+    "simulate",
+    "predict",
+    "bench",
+    "train",
+    "evaluate",
+    "experiment",
+    "zoo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

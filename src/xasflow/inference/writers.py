@@ -75,7 +75,7 @@ def plot_predictions(path: Path, predictions: Sequence[dict[str, Any]], max_line
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
     for ax, (element, records) in zip(axes.flat, by_element.items(), strict=False):
         for record in records[:max_lines]:
-            label = f"{record.get('formula') or Path(record['source']).stem} ({record['model']})"
+            label = f"{Path(record['source']).stem} ({record['model']})"
             ax.plot(record["energies"], record["average"], label=label)
         if len(records) > max_lines:
             ax.text(0.02, 0.02, f"+{len(records) - max_lines} more", transform=ax.transAxes, fontsize=8)

@@ -1,0 +1,97 @@
+"""Package the finished sites of a ``xasflow simulate`` output tree as a small, self-describing dataset.
+
+Usage::
+
+    python scripts/package_campaign.py CAMPAIGN_ROOT DEST --element Fe --element Mn
+
+For each element, copies the finished sites (POSCAR, feff.inp, xmu.dat, marker) into
+``DEST/{El}/...`` (the Lightshow layout), builds ``DEST/{El}_FEFF_campaign.npz`` with
+``xasflow.data.feff_tree.build_feff_dataset`` (no outlier filter, no splits), copies the campaign
+report(s) and writes ``DEST/summary.json`` with per-element counts, run times and the sustained
+throughput (finished sites / wall time between the first start and the last finish).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+from datetime import datetime
+from pathlib import Path
+
+from xasflow.data.feff_tree import build_feff_dataset
+from xasflow.simulation.output import MARKER
+from xasflow.simulation.runner import feff_version
+
+
+def _finished_sites(root: Path, element: str) -> list[tuple[Path, dict]]:
+    found = []
+    for marker_path in sorted((root / element).glob(f"*/FEFF-XANES/*_{element}/{MARKER}")):
+        marker = json.loads(marker_path.read_text())
+        if marker.get("status") == "finished" and (marker_path.parent / "xmu.dat").is_file():
+            found.append((marker_path.parent, marker))
+    return found
+
+
+def package(root: Path, dest: Path, element: str) -> dict:
+    sites = _finished_sites(root, element)
+    if not sites:
+        return {"finished": 0}
+    out_tree = dest / element
+    if out_tree.exists():
+        shutil.rmtree(out_tree)
+    for folder, _ in sites:
+        target = out_tree / folder.relative_to(root / element)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("feff.inp", "xmu.dat", MARKER):
+            shutil.copy(folder / name, target / name)
+        material = folder.parents[1]
+        shutil.copy(material / "POSCAR", out_tree / material.name / "POSCAR")
+    for report in (root / element).glob("simulate_report*.json"):
+        shutil.copy(report, dest / f"{element}_{report.name}")
+    dataset, _ = build_feff_dataset(out_tree, element, drop_outliers=False)
+    dataset.metadata.update(source="xasflow simulate campaign", card_set=sites[0][1]["card_set"], feff=feff_version())
+    dataset.save(dest / f"{element}_FEFF_campaign.npz")
+    starts = [datetime.fromisoformat(m["started"]) for _, m in sites]
+    ends = [datetime.fromisoformat(m["finished"]) for _, m in sites]
+    span_h = (max(ends) - min(starts)).total_seconds() / 3600.0
+    seconds = [float(m["seconds"]) for _, m in sites]
+    return {
+        "finished": len(sites),
+        "card_sets": sorted({m["card_set"] for _, m in sites}),
+        "materials": sorted({m["material_id"] for _, m in sites}),
+        "site_ids": sorted(dataset.ids.tolist()),
+        "seconds_median": round(statistics.median(seconds), 1),
+        "seconds_min": round(min(seconds), 1),
+        "seconds_max": round(max(seconds), 1),
+        "atoms_median": statistics.median(m["n_atoms"] for _, m in sites),
+        "first_start": min(starts).isoformat(),
+        "last_finish": max(ends).isoformat(),
+        "wall_hours": round(span_h, 3),
+        "sites_per_hour_sustained": round(len(sites) / span_h, 2) if span_h > 0 else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("dest", type=Path)
+    parser.add_argument("--element", action="append", required=True)
+    args = parser.parse_args()
+    args.dest.mkdir(parents=True, exist_ok=True)
+    summary = {"feff": feff_version(), "elements": {el: package(args.root, args.dest, el) for el in args.element}}
+    (args.dest / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(
+        json.dumps(
+            {
+                el: {k: v for k, v in s.items() if k not in ("site_ids", "materials")}
+                for el, s in summary["elements"].items()
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""``xasflow simulate``: FEFF10 campaigns from structures on a local or existing Dask cluster."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from xasflow.cli.common import progress, report_problem
+
+#: Problems printed one per line before the rest is left to the report.
+_MAX_PRINTED = 20
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="FEFF10 K-edge XANES for absorbing sites of structures, one Dask task per site",
+        description="Simulate K-edge XANES with FEFF10 into a Lightshow tree (ROOT/El/material/FEFF-XANES/...) "
+        "that `xasflow data build-feff ROOT --element El` ingests. Finished sites are skipped on a rerun.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, help="structure files or folders (searched recursively)")
+    parser.add_argument("--element", required=True, help="absorbing element (K edge)")
+    parser.add_argument(
+        "--sites", default="inequivalent", help="inequivalent (default), all, or comma-separated site indices"
+    )
+    parser.add_argument("--cards", default="published", help="card set: published (default) or fast")
+    parser.add_argument("--out", type=Path, required=True, help="output root (Lightshow layout below ROOT/El)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1, help="local Dask worker processes (default 1)")
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:8786)")
+    parser.add_argument("--timeout", type=float, default=None, help="per-site time limit in seconds (default none)")
+    parser.add_argument(
+        "--order", choices=("largest", "smallest"), default="largest", help="scheduling order (default largest first)"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="simulate only the first N sites of the order")
+    parser.add_argument("--retries", type=int, default=1, help="resubmissions of a failed site (default 1)")
+    parser.add_argument("--report", type=Path, default=None, help="report JSON (default ROOT/El/simulate_report.json)")
+    parser.add_argument("--plan", action="store_true", help="print the sites and estimated CPU time; run nothing")
+    parser.set_defaults(handler=_simulate)
+
+
+def _hms(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from xasflow.errors import XasflowError
+    from xasflow.simulation.campaign import CampaignConfig, default_report_path, plan_campaign, run_campaign
+    from xasflow.simulation.cards import get_card_set
+
+    if args.workers < 1:
+        raise XasflowError("--workers must be at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        raise XasflowError("--timeout must be positive")
+    config = CampaignConfig(
+        element=args.element,
+        card_set=get_card_set(args.cards),
+        out=args.out,
+        sites=args.sites,
+        order=args.order,
+        limit=args.limit,
+        timeout=args.timeout,
+        retries=max(0, args.retries),
+    )
+    plan = plan_campaign(args.paths, config, progress=lambda files: progress(files, len(files), desc="structures"))
+    problems = [*plan.problems, *(f"{c.site_id}: {c.reason}" for c in plan.conflicts)]
+    for problem in problems[:_MAX_PRINTED]:
+        report_problem(problem)
+    if len(problems) > _MAX_PRINTED:
+        where = "run without --plan to list them in the report" if args.plan else "listed in the report"
+        report_problem(f"... {len(problems) - _MAX_PRINTED} more problems ({where})")
+    print(
+        f"{plan.structures} structures, {len(plan.tasks)} sites to run, {len(plan.done)} finished earlier, "
+        f"{len(plan.conflicts)} conflicting, {len(plan.problems)} input problems; "
+        f"estimated CPU time {_hms(plan.estimated_cpu_seconds)} (card set {config.card_set.name})"
+    )
+    if args.plan:
+        print(f"{'site':<24} {'atoms':>6} {'fms':>5} {'est_s':>8}")
+        for task in plan.tasks:
+            print(f"{task.site_id:<24} {task.n_atoms:>6} {task.n_fms:>5} {task.est_seconds:>8.0f}")
+        return 1 if problems else 0
+    report_path = args.report or default_report_path(config)
+    if not plan.tasks:
+        print("nothing to run")
+        return 1 if problems else 0
+    _check_feff()
+    client = _client(args)
+    try:
+        report = run_campaign(plan, client, report_path, on_progress=_progress_bar(len(plan.tasks)))
+    finally:
+        client.close()
+        if args.scheduler is None and client.cluster is not None:
+            client.cluster.close()
+    for outcome in report.outcomes:
+        if outcome.status in ("failed", "timeout"):
+            report_problem(f"{outcome.site_id}: {outcome.reason}")
+    counts = report.counts()
+    print(
+        f"finished {counts.get('finished', 0)}, failed {counts.get('failed', 0) + counts.get('timeout', 0)}, "
+        f"skipped {counts.get('skipped', 0)}, conflicts {counts.get('conflict', 0)} in {_hms(report.wall_seconds)} "
+        f"({report.sites_per_hour:.1f} sites/hour); report: {report_path}"
+    )
+    return 1 if problems or counts.get("failed") or counts.get("timeout") else 0
+
+
+def _check_feff() -> None:
+    from importlib.util import find_spec
+
+    from xasflow.errors import XasflowError
+
+    if find_spec("feff10") is None:
+        raise XasflowError("FEFF10 is not installed: pip install 'xasflow[feff]' (PyPI feff10-rs)")
+
+
+def _client(args: argparse.Namespace):
+    from xasflow.errors import XasflowError
+    from xasflow.simulation.campaign import local_client
+
+    if args.scheduler is None:
+        return local_client(args.workers)
+    from dask.distributed import Client
+
+    try:
+        return Client(args.scheduler, timeout="30s")
+    except OSError as exc:
+        raise XasflowError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc})") from exc
+
+
+def _progress_bar(total: int):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="sites", file=sys.stderr, disable=os.environ.get("XASFLOW_PROGRESS") == "0")
+
+    def update(p) -> None:
+        eta = _hms(p.eta_seconds) if p.eta_seconds is not None else "?"
+        bar.set_postfix_str(f"finished {p.finished} failed {p.failed} remaining {p.remaining} eta {eta}")
+        bar.update(1)
+        if p.remaining == 0:
+            bar.close()
+
+    return update

@@ -1,0 +1,202 @@
+"""M3GNet site features: node features after the last graph block of a pretrained potential.
+
+The published OmniXAS features were made with matgl 0.8.5, whose M3GNet node update
+summed the messages ``f(v_src, v_dst, e_ij)`` onto the *destination* atom of each bond;
+matgl ≥ 1 sums them onto the *source* atom. :class:`DestinationSumGraphConv` restores
+the old convention for one model instance only (matgl itself is left untouched).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from xasflow.constants import PUBLISHED_SCALE
+from xasflow.errors import XasflowError
+from xasflow.features.base import check_sites, check_structure
+
+#: Folder (inside this package) of the weights the published features were made with.
+PUBLISHED_WEIGHTS = "M3GNet-MP-2021.2.8-PES"
+
+Aggregation = Literal["destination", "source"]
+
+
+def packaged_weights_dir() -> Path:
+    """The published M3GNet weights shipped with xasflow."""
+    return Path(str(resources.files("xasflow.features") / "weights" / PUBLISHED_WEIGHTS))
+
+
+def _destination_sum_conv_class():
+    # Built lazily so that importing xasflow.features does not import torch/matgl.
+    from matgl.layers._graph_convolution import M3GNetGraphConv
+    from matgl.utils.maths import scatter_add
+
+    class DestinationSumGraphConv(M3GNetGraphConv):
+        """M3GNet graph convolution whose node messages are summed onto the destination atom.
+
+        Identical to matgl's ``M3GNetGraphConv`` except for the index of the scatter in
+        :meth:`node_update_` (matgl 0.8.5 convention, the one of the published features).
+        """
+
+        @classmethod
+        def from_conv(cls, conv: M3GNetGraphConv) -> DestinationSumGraphConv:
+            """A copy of ``conv`` sharing its trained sub-networks."""
+            return cls(
+                conv.include_state,
+                conv.edge_update_func,
+                conv.edge_weight_func,
+                conv.node_update_func,
+                conv.node_weight_func,
+                conv.state_update_func,
+            )
+
+        def node_update_(self, edge_index, edge_feat, node_feat, rbf, u_per_edge, num_nodes):
+            import torch
+
+            vi, vj = node_feat[edge_index[0]], node_feat[edge_index[1]]
+            parts = [vi, vj, edge_feat] if not self.include_state else [vi, vj, edge_feat, u_per_edge]
+            messages = self.node_update_func(torch.hstack(parts)) * self.node_weight_func(rbf)
+            return scatter_add(messages, edge_index[1], dim_size=num_nodes, dim=0)
+
+    return DestinationSumGraphConv
+
+
+def use_destination_aggregation(model) -> None:
+    """Switch one loaded M3GNet instance to destination-atom message summation (in place)."""
+    conv_class = _destination_sum_conv_class()
+    for block in model.graph_layers:
+        if not isinstance(block.conv, conv_class):
+            block.conv = conv_class.from_conv(block.conv)
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def load_m3gnet(model: str | Path):
+    """Load an M3GNet model (the network inside a matgl ``Potential``).
+
+    Parameters
+    ----------
+    model
+        A local folder with ``model.json``/``model.pt``/``state.pt``, or a matgl hub
+        name; the hub is only contacted when ``HF_HUB_OFFLINE=0`` is set explicitly.
+
+    Raises
+    ------
+    XasflowError
+        If the weights cannot be found or loaded.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    path = Path(model).expanduser()
+    local = path.is_dir()
+    if local:
+        if not (path / "model.json").is_file():
+            raise XasflowError(f"{path}: not a matgl model folder (no model.json)")
+        target: str = str(path.resolve())  # absolute: a relative 'owner/name' would be taken as a hub id
+    elif os.environ.get("HF_HUB_OFFLINE") != "0":
+        raise XasflowError(
+            f"{model}: no such model folder; downloading from the matgl hub is disabled (set HF_HUB_OFFLINE=0 to allow)"
+        )
+    else:
+        target = str(model)
+    import matgl
+
+    try:
+        with warnings.catch_warnings():
+            # Loading 0.8.5-era weights warns about the model version; the state dict matches fully.
+            warnings.simplefilter("ignore")
+            loaded = matgl.load_model(target)
+    except Exception as exc:
+        raise XasflowError(f"{model}: cannot load matgl model ({exc})") from exc
+    network = getattr(loaded, "model", loaded)
+    if not hasattr(network, "graph_layers") or not hasattr(network, "element_types"):
+        raise XasflowError(f"{model}: not an M3GNet model")
+    network.eval()
+    return network
+
+
+class M3GNetFeaturizer:
+    """Node features of a pretrained M3GNet after its last graph block, ×1000.
+
+    Parameters
+    ----------
+    weights
+        Model folder (or hub name, see :func:`load_m3gnet`); default the packaged published weights.
+    aggregation
+        ``"destination"`` (matgl 0.8.5 / published features) or ``"source"`` (stock matgl ≥ 1).
+    name
+        Registry name reported in ``name``.
+    num_threads
+        torch intra-op threads; 1 by default because extra threads slow it down on busy few-core machines.
+        ``None`` leaves torch's setting alone.
+    """
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        aggregation: Aggregation = "destination",
+        name: str = "m3gnet",
+        num_threads: int | None = 1,
+    ) -> None:
+        import torch
+
+        if aggregation not in ("destination", "source"):
+            raise ValueError(f"aggregation must be 'destination' or 'source', not {aggregation!r}")
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)
+        weights = packaged_weights_dir() if weights is None else weights
+        self.model = load_m3gnet(weights)
+        if aggregation == "destination":
+            use_destination_aggregation(self.model)
+        self.name = name
+        self.aggregation = aggregation
+        self.element_types: tuple[str, ...] = tuple(self.model.element_types)
+        self.dim: int = int(self.model.embedding.layer_node_embedding.embedding_dim)
+        weights_path = Path(weights)
+        tag = _file_digest(weights_path / "state.pt") if weights_path.is_dir() else str(weights)
+        self.version = f"{weights_path.name}@{tag}/{aggregation}-sum/x{PUBLISHED_SCALE:g}"
+        self._converter = None
+
+    def _graph(self, structure):
+        import torch
+        from matgl.ext.pymatgen import Structure2Graph
+
+        if self._converter is None:
+            self._converter = Structure2Graph(element_types=self.element_types, cutoff=self.model.cutoff)
+        graph, lattice, _ = self._converter.get_graph(structure)
+        graph.pbc_offshift = torch.matmul(graph.pbc_offset, lattice[0])
+        graph.pos = graph.frac_coords @ lattice[0]
+        return graph
+
+    def node_features(self, structure, source: str = "structure") -> np.ndarray:
+        """Features of every atom, shape ``(len(structure), dim)``, ×1000."""
+        import torch
+
+        check_structure(structure, source, self.element_types)
+        graph = self._graph(structure)
+        with torch.no_grad():
+            self.model(g=graph)
+            nodes = self.model.feature_dict[f"gc_{self.model.n_blocks}"]["node_feat"]
+        return nodes.detach().cpu().numpy().astype(np.float64) * PUBLISHED_SCALE
+
+    def featurize(self, structure, sites: Sequence[int], source: str = "structure") -> np.ndarray:
+        """Features of ``sites``, shape ``(len(sites), dim)``.
+
+        Raises
+        ------
+        InputError
+            Molecule, disordered structure, element unknown to the model, or site out of range.
+        """
+        check_structure(structure, source, self.element_types)
+        indices = check_sites(structure, sites, source)
+        if not indices:
+            return np.zeros((0, self.dim))
+        return self.node_features(structure, source)[indices]

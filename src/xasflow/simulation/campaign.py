@@ -1,0 +1,406 @@
+"""Simulation campaigns: structures -> one FEFF task per site, run on a Dask cluster.
+
+Planning (site selection, input generation, resume checks) happens on the client; each task
+carries its ``feff.inp`` and POSCAR text, so workers only run FEFF and write the output tree.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from xasflow.data.structures import check_absorber, check_site, expand_paths, read_structure
+from xasflow.errors import InputError, XasflowError, check_element
+from xasflow.fileio import atomic_open
+from xasflow.simulation.cards import CardSet
+from xasflow.simulation.inputs import build_site_input
+from xasflow.simulation.output import SiteState, site_dir, site_status
+from xasflow.simulation.runner import SiteOutcome, SiteTask, feff_version, simulate_site
+
+#: Cost model ``seconds ≈ OVERHEAD + COEFFICIENT · n_fms^2.5`` (n_fms: atoms inside the FMS sphere),
+#: fitted to runs on this machine (one core, glibc setting on); see docs/simulation.md.
+COST_OVERHEAD_S = 10.0
+COST_COEFFICIENT = 1.0e-3
+COST_EXPONENT = 2.5
+
+ORDERS = ("largest", "smallest")
+
+
+def estimate_seconds(n_fms: int) -> float:
+    """Estimated single-core wall time (s) of one site with ``n_fms`` atoms in the FMS sphere."""
+    return COST_OVERHEAD_S + COST_COEFFICIENT * float(n_fms) ** COST_EXPONENT
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """What to simulate and how.
+
+    Attributes
+    ----------
+    sites
+        ``inequivalent`` (one site per symmetry class), ``all``, or comma-separated indices.
+    order
+        ``largest`` first (default: long tasks start early, short ones fill the gaps at the end)
+        or ``smallest`` first (most sites per hour when the campaign is time-bounded).
+    limit
+        Keep only the first ``limit`` sites in scheduling order.
+    timeout
+        Per-site wall-time limit (s), ``None`` for none.
+    retries
+        How many times a failed or timed-out site is resubmitted.
+    """
+
+    element: str
+    card_set: CardSet
+    out: Path
+    sites: str = "inequivalent"
+    order: str = "largest"
+    limit: int | None = None
+    timeout: float | None = None
+    retries: int = 1
+    symprec: float = 0.01
+
+    def __post_init__(self) -> None:
+        check_element(self.element)
+        if self.order not in ORDERS:
+            raise XasflowError(f"order {self.order!r} is not one of {', '.join(ORDERS)}")
+        parse_site_spec(self.sites)
+
+
+def parse_site_spec(spec: str) -> str | list[int]:
+    """``inequivalent``, ``all`` or a list of site indices from ``"i,j,..."``."""
+    if spec in ("inequivalent", "all"):
+        return spec
+    try:
+        indices = [int(part) for part in spec.split(",") if part.strip()]
+    except ValueError:
+        raise XasflowError(f"--sites {spec!r}: expected inequivalent, all or comma-separated indices") from None
+    if not indices or min(indices) < 0:
+        raise XasflowError(f"--sites {spec!r}: expected non-negative site indices")
+    return indices
+
+
+def select_sites(structure, element: str, spec: str, source: str | Path, symprec: float = 0.01) -> list[int]:
+    """Absorbing sites of ``element`` chosen by ``spec`` (see :func:`parse_site_spec`).
+
+    ``inequivalent`` keeps the lowest index of each symmetry class (pymatgen SpacegroupAnalyzer),
+    the convention of the published Lightshow trees.
+    """
+    candidates = check_absorber(structure, element, source)
+    parsed = parse_site_spec(spec)
+    if parsed == "all":
+        return candidates
+    if isinstance(parsed, list):
+        for index in parsed:
+            check_site(structure, index, element, source)
+        return sorted(set(parsed))
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            classes = SpacegroupAnalyzer(structure, symprec=symprec).get_symmetrized_structure().equivalent_indices
+    except Exception as exc:  # spglib failures come as several types
+        raise InputError(source, f"symmetry analysis failed ({exc}); use --sites all") from exc
+    wanted = set(candidates)
+    return sorted(min(group) for group in classes if wanted.intersection(group))
+
+
+def _read_crystal(path: Path):
+    """:func:`read_structure`, naming molecule files as such (FEFF campaigns need periodic crystals)."""
+    try:
+        return read_structure(path)
+    except InputError as err:
+        from pymatgen.core import Molecule
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                Molecule.from_file(path)
+        except Exception:
+            raise err from None
+        raise InputError(path, "a molecule (not periodic); simulate needs a periodic crystal structure") from None
+
+
+def material_id_for(path: Path) -> str:
+    """``mp-123/POSCAR`` -> ``mp-123``; ``mp-123.cif`` -> ``mp-123``."""
+    if path.name.upper().startswith(("POSCAR", "CONTCAR")) and path.parent.name:
+        return path.parent.name
+    return path.stem
+
+
+def _poscar_text(path: Path, structure) -> str:
+    if path.name.upper().startswith(("POSCAR", "CONTCAR")):
+        return path.read_text()  # keep the user's file byte for byte (site indices refer to it)
+    from pymatgen.io.vasp import Poscar
+
+    return Poscar(structure).get_str()
+
+
+@dataclass
+class Plan:
+    """Tasks in scheduling order, plus what will not run and why."""
+
+    config: CampaignConfig
+    tasks: list[SiteTask] = field(default_factory=list)
+    done: list[SiteOutcome] = field(default_factory=list)
+    conflicts: list[SiteOutcome] = field(default_factory=list)
+    problems: list[InputError] = field(default_factory=list)
+    structures: int = 0
+
+    @property
+    def estimated_cpu_seconds(self) -> float:
+        return sum(t.est_seconds for t in self.tasks)
+
+
+def plan_campaign(
+    paths: Iterable[str | Path],
+    config: CampaignConfig,
+    progress: Callable[[list[Path]], Iterable[Path]] | None = None,
+) -> Plan:
+    """Read structures, select sites, build inputs and check the output tree; runs nothing."""
+    plan = Plan(config=config)
+    files = list(expand_paths(paths))
+    if not files:
+        raise XasflowError("no structure files given")
+    used_ids: dict[str, Path] = {}
+    candidates: list[SiteTask] = []
+    for path in progress(files) if progress else files:
+        try:
+            structure = _read_crystal(path)
+            material = material_id_for(path)
+            if material in used_ids and used_ids[material] != path:
+                raise InputError(path, f"material id {material!r} already taken by {used_ids[material]}; rename")
+            used_ids[material] = path
+            sites = select_sites(structure, config.element, config.sites, path, config.symprec)
+            poscar = _poscar_text(path, structure)
+        except InputError as err:
+            plan.problems.append(err)
+            continue
+        plan.structures += 1
+        for index in sites:
+            try:
+                inp = build_site_input(structure, index, config.element, config.card_set, material, source=path)
+            except InputError as err:
+                plan.problems.append(err)
+                continue
+            candidates.append(
+                SiteTask(
+                    material_id=material,
+                    site=index,
+                    element=config.element,
+                    card_set=config.card_set.name,
+                    fingerprint=config.card_set.fingerprint(),
+                    feff_inp=inp.text,
+                    poscar=poscar,
+                    n_atoms=inp.n_atoms,
+                    n_fms=inp.n_fms,
+                    est_seconds=round(estimate_seconds(inp.n_fms), 1),
+                    source=str(path),
+                )
+            )
+    candidates.sort(key=lambda t: (t.est_seconds, t.material_id, t.site), reverse=config.order == "largest")
+    if config.limit is not None:
+        candidates = candidates[: config.limit]
+    fingerprint = config.card_set.fingerprint()
+    for task in candidates:
+        status = site_status(
+            site_dir(config.out, config.element, task.material_id, task.site), task.card_set, fingerprint, task.element
+        )
+        if status.state is SiteState.DONE:
+            plan.done.append(_outcome(task, "skipped", "finished earlier", status.seconds or 0.0))
+        elif status.state is SiteState.CONFLICT:
+            plan.conflicts.append(_outcome(task, "conflict", status.reason))
+        else:
+            plan.tasks.append(task)
+    return plan
+
+
+def _outcome(task: SiteTask, status: str, reason: str = "", seconds: float = 0.0) -> SiteOutcome:
+    return SiteOutcome(
+        site_id=task.site_id,
+        material_id=task.material_id,
+        site=task.site,
+        status=status,
+        reason=reason,
+        seconds=seconds,
+        n_atoms=task.n_atoms,
+        est_seconds=task.est_seconds,
+    )
+
+
+@dataclass
+class Progress:
+    """Counts passed to the progress callback after every completed task."""
+
+    finished: int
+    failed: int
+    remaining: int
+    eta_seconds: float | None
+
+
+@dataclass
+class CampaignReport:
+    """Machine-readable record of a campaign run (written as JSON)."""
+
+    config: CampaignConfig
+    outcomes: list[SiteOutcome] = field(default_factory=list)
+    problems: list[InputError] = field(default_factory=list)
+    started: str = ""
+    wall_seconds: float = 0.0
+    workers: int = 1
+    interrupted: bool = False
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return counts
+
+    @property
+    def sites_per_hour(self) -> float:
+        finished = self.counts().get("finished", 0)
+        return 3600.0 * finished / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        cfg = self.config
+        return {
+            "element": cfg.element,
+            "card_set": cfg.card_set.to_dict(),
+            "feff": feff_version(),
+            "site_selection": cfg.sites,
+            "order": cfg.order,
+            "timeout_s": cfg.timeout,
+            "out": str(cfg.out),
+            "started": self.started,
+            "wall_seconds": round(self.wall_seconds, 1),
+            "workers": self.workers,
+            "interrupted": self.interrupted,
+            "counts": self.counts(),
+            "sites_per_hour": round(self.sites_per_hour, 2),
+            "site_seconds_finished": round(sum(o.seconds for o in self.outcomes if o.status == "finished"), 1),
+            "cpu_seconds_finished": round(
+                sum(o.cpu_seconds or 0.0 for o in self.outcomes if o.status == "finished"), 1
+            ),
+            "sites": [o.to_dict() for o in self.outcomes],
+            "input_problems": [{"source": p.source, "message": p.message} for p in self.problems],
+        }
+
+    def save(self, path: Path) -> None:
+        with atomic_open(path) as handle:
+            json.dump(self.to_dict(), handle, indent=1)
+            handle.write("\n")
+
+
+def default_report_path(config: CampaignConfig) -> Path:
+    return Path(config.out) / config.element / "simulate_report.json"
+
+
+def run_campaign(
+    plan: Plan,
+    client,
+    report_path: Path | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> CampaignReport:
+    """Run the planned tasks on a ``dask.distributed.Client``; failures are retried ``config.retries`` times.
+
+    The report is rewritten after every completed task, so an interrupted campaign keeps one.
+    """
+    from dask.distributed import as_completed
+
+    config = plan.config
+    report_path = report_path or default_report_path(config)
+    report = CampaignReport(
+        config=config,
+        outcomes=[*plan.done, *plan.conflicts],
+        problems=list(plan.problems),
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        workers=max(1, len(client.scheduler_info().get("workers", {}))),
+    )
+    start = time.monotonic()
+    tasks = {t.site_id: t for t in plan.tasks}
+    attempts: dict[str, list[str]] = {sid: [] for sid in tasks}
+    n = len(plan.tasks)
+
+    def submit(task: SiteTask, attempt: int, rank: int):
+        # Dask runs higher priorities first; rank 0 is the first task of the planned order.
+        return client.submit(
+            simulate_site,
+            task,
+            str(config.out),
+            config.timeout,
+            key=f"simulate-{config.element}-{config.card_set.name}-{task.site_id}-{attempt}-{time.time_ns()}",
+            priority=n - rank,
+            pure=False,
+        )
+
+    futures = {}
+    for rank, task in enumerate(plan.tasks):
+        futures[submit(task, 1, rank)] = (task, rank)
+    pending = as_completed(list(futures))
+    finished = failed = 0
+    done_est = done_actual = 0.0
+    remaining_est = plan.estimated_cpu_seconds
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report.save(report_path)
+    try:
+        for future in pending:
+            task, rank = futures.pop(future)
+            try:
+                outcome: SiteOutcome = future.result()
+            except Exception as exc:  # worker died or an unexpected bug: record, maybe retry
+                outcome = _outcome(task, "failed", f"{type(exc).__name__}: {exc}")
+            attempts[task.site_id].append(outcome.reason)
+            if outcome.status in ("failed", "timeout") and len(attempts[task.site_id]) <= config.retries:
+                retry = submit(task, len(attempts[task.site_id]) + 1, rank)
+                futures[retry] = (task, rank)
+                pending.add(retry)
+                continue
+            outcome.attempts = len(attempts[task.site_id])
+            if outcome.attempts > 1 and outcome.status != "finished":
+                outcome.reason = "; ".join(f"attempt {k}: {r}" for k, r in enumerate(attempts[task.site_id], 1))
+            report.outcomes.append(outcome)
+            remaining_est -= task.est_seconds
+            if outcome.status in ("finished", "skipped"):
+                finished += 1
+                if outcome.status == "finished":
+                    done_est += task.est_seconds
+                    done_actual += outcome.seconds
+            else:
+                failed += 1
+            report.wall_seconds = time.monotonic() - start
+            report.save(report_path)
+            if on_progress:
+                ratio = done_actual / done_est if done_est > 0 else 1.0
+                eta = ratio * max(remaining_est, 0.0) / report.workers
+                on_progress(Progress(finished, failed, n - finished - failed, eta))
+    except BaseException:
+        report.interrupted = True
+        for future in futures:
+            future.cancel()
+        raise
+    finally:
+        report.wall_seconds = time.monotonic() - start
+        report.save(report_path)
+    return report
+
+
+def local_client(workers: int):
+    """A local Dask cluster: ``workers`` processes with one thread each (FEFF is serial)."""
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    return Client(cluster)

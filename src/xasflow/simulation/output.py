@@ -1,0 +1,87 @@
+"""Campaign output in the Lightshow layout, with a marker recording the card set of each site.
+
+``ROOT/{El}/{material}/POSCAR`` and ``ROOT/{El}/{material}/FEFF-XANES/{site:03d}_{El}/`` holding
+``feff.inp``, ``xmu.dat`` and ``xasflow_site.json`` (the marker). A site folder whose marker names
+another card set, or that holds files without a marker, is never written to.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from xasflow.data.xmu import spectrum_from_xmu
+from xasflow.errors import InputError
+from xasflow.fileio import atomic_open
+
+MARKER = "xasflow_site.json"
+
+
+def site_dir(root: Path, element: str, material_id: str, site: int) -> Path:
+    """``ROOT/{El}/{material}/FEFF-XANES/{site:03d}_{El}``."""
+    return Path(root) / element / material_id / "FEFF-XANES" / f"{site:03d}_{element}"
+
+
+def poscar_path(root: Path, element: str, material_id: str) -> Path:
+    return Path(root) / element / material_id / "POSCAR"
+
+
+class SiteState(StrEnum):
+    """What a site folder holds before a run."""
+
+    EMPTY = "empty"  # nothing, or an unfinished run of the same card set: run it
+    DONE = "done"  # finished with the same card set and a valid xmu.dat: skip
+    CONFLICT = "conflict"  # another card set, or not made by xasflow: never touch
+
+
+@dataclass(frozen=True)
+class SiteStatus:
+    state: SiteState
+    reason: str = ""
+    seconds: float | None = None
+
+
+def read_marker(folder: Path) -> dict | None:
+    path = folder / MARKER
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def site_status(folder: Path, card_set: str, fingerprint: str, element: str) -> SiteStatus:
+    """Classify an output site folder for a run with ``card_set``."""
+    if not folder.exists() or not any(p for p in folder.iterdir() if not p.name.startswith(".")):
+        return SiteStatus(SiteState.EMPTY)
+    marker = read_marker(folder)
+    if marker is None:
+        return SiteStatus(SiteState.CONFLICT, f"{folder} holds files not written by xasflow simulate; not overwritten")
+    if marker.get("card_set") != card_set or marker.get("fingerprint") != fingerprint:
+        return SiteStatus(
+            SiteState.CONFLICT,
+            f"{folder} holds output of card set {marker.get('card_set')!r} "
+            f"(fingerprint {marker.get('fingerprint')}), not {card_set!r}; not overwritten (choose another --out)",
+        )
+    if marker.get("status") == "finished" and (folder / "xmu.dat").is_file():
+        try:
+            spectrum_from_xmu(folder / "xmu.dat", element)
+        except InputError:
+            return SiteStatus(SiteState.EMPTY, "previous xmu.dat is unreadable; rerunning")
+        return SiteStatus(SiteState.DONE, seconds=marker.get("seconds"))
+    return SiteStatus(SiteState.EMPTY)
+
+
+def write_marker(folder: Path, payload: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_open(folder / MARKER) as handle:
+        json.dump(payload, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_open(path) as handle:
+        handle.write(text)

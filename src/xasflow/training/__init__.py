@@ -1,0 +1,7 @@
+"""Training: configuration, the early-stopping loop, and the four modes (expert, universal, tuned, cross-fidelity)."""
+
+from __future__ import annotations
+
+from xasflow.training.config import IMPROVED, RECIPES, REFERENCE, Recipe, TrainConfig, get_recipe
+
+__all__ = ["IMPROVED", "RECIPES", "REFERENCE", "Recipe", "TrainConfig", "get_recipe"]

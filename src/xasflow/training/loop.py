@@ -1,0 +1,116 @@
+"""Mini-batch training with early stopping: deterministic for a given seed and thread count."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from xasflow.training.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Tensors of one data subset: features, optional element codes, targets."""
+
+    features: torch.Tensor
+    targets: torch.Tensor
+    codes: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def rows(self, index: torch.Tensor) -> Batch:
+        return Batch(self.features[index], self.targets[index], None if self.codes is None else self.codes[index])
+
+
+@dataclass(frozen=True)
+class History:
+    """What happened during one training run."""
+
+    epochs: int
+    best_epoch: int
+    best_stop_loss: float
+    seconds: float
+
+
+def _stop_loss(net: nn.Module, data: Batch) -> float:
+    net.eval()
+    with torch.no_grad():
+        return float(nn.functional.mse_loss(net(data.features, data.codes), data.targets))
+
+
+def train_network(
+    net: nn.Module,
+    train: Batch,
+    stop: Batch | None,
+    config: TrainConfig,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> History:
+    """Train ``net`` in place with MSE loss; restore the weights of the best early-stopping epoch.
+
+    Without a ``stop`` subset the run lasts ``max_epochs`` and keeps the last weights.
+    """
+    torch.set_num_threads(config.threads)
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # dropout draws from the global generator
+    if config.weight_decay > 0:
+        optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    scheduler: torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
+    if config.schedule == "plateau":
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, config.patience // 3)
+        )
+    elif config.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.max_epochs)
+    start = time.perf_counter()
+    # Scoring the starting weights first means fine-tuning can never end worse (on the stop set) than it began.
+    best_loss = _stop_loss(net, stop) if stop is not None else math.inf
+    best_epoch, best_state = 0, copy.deepcopy(net.state_dict())
+    # BatchNorm cannot normalise a batch of one row: drop a trailing singleton batch.
+    drop_last_single = len(train) % config.batch_size == 1
+    epoch = 0
+    for epoch in range(1, config.max_epochs + 1):
+        net.train()
+        if config.freeze_batchnorm:
+            for module in net.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        order = torch.randperm(len(train), generator=generator)
+        for begin in range(0, len(train), config.batch_size):
+            index = order[begin : begin + config.batch_size]
+            if len(index) == 1 and drop_last_single:
+                continue
+            batch = train.rows(index)
+            optimizer.zero_grad(set_to_none=True)
+            loss = nn.functional.mse_loss(net(batch.features, batch.codes), batch.targets)
+            loss.backward()
+            optimizer.step()
+        if stop is None:
+            if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+                scheduler.step()
+            continue
+        loss_value = _stop_loss(net, stop)
+        if on_epoch is not None:
+            on_epoch(epoch, loss_value)
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(loss_value)
+        elif scheduler is not None:
+            scheduler.step()
+        if loss_value < best_loss:
+            best_loss, best_epoch, best_state = loss_value, epoch, copy.deepcopy(net.state_dict())
+        elif epoch - best_epoch >= config.patience:
+            break
+    if stop is not None:
+        net.load_state_dict(best_state)
+    else:
+        best_epoch = epoch
+    net.eval()
+    return History(epochs=epoch, best_epoch=best_epoch, best_stop_loss=best_loss, seconds=time.perf_counter() - start)

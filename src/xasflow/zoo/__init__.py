@@ -1,0 +1,7 @@
+"""Trained models shipped with xasflow: one folder per (element, fidelity), a JSON card per model."""
+
+from __future__ import annotations
+
+from xasflow.zoo.registry import available_models, card_path, load_model, packaged_zoo_dir, read_index
+
+__all__ = ["available_models", "card_path", "load_model", "packaged_zoo_dir", "read_index"]

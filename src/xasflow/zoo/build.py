@@ -1,0 +1,108 @@
+"""Write trained models as a zoo: one folder per set with a card per model, plus an index."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from xasflow import __version__
+from xasflow.errors import XasflowError
+from xasflow.models.regressor import XASRegressor, write_card
+from xasflow.training.data import SetCatalog
+from xasflow.training.modes import evaluate
+from xasflow.training.pipeline import TrainedModels
+from xasflow.zoo.registry import INDEX_NAME
+
+UNIVERSAL_FILE = "universal_FEFF.npz"
+
+
+def _metrics(model: XASRegressor, catalog: SetCatalog, key: str) -> dict[str, Any]:
+    data = catalog.sets[key]
+    evaluation, _ = evaluate(model, data, "eval")
+    stop, _ = evaluate(model, data, "stop")
+    return {
+        "protocol": data.protocol,
+        "evaluation": {k: round(v, 6) if isinstance(v, float) else v for k, v in evaluation.as_dict().items()},
+        "early_stopping": {k: round(v, 6) if isinstance(v, float) else v for k, v in stop.as_dict().items()},
+        "baseline": "mean training spectrum of the set",
+    }
+
+
+def write_zoo(
+    catalog: SetCatalog, trained: TrainedModels, out_dir: Path, dtype: str = "float16", provenance: str = ""
+) -> dict[str, Any]:
+    """Write every trained model of ``trained`` into ``out_dir`` (replaced only once complete).
+
+    The default model of each set is the one with the best η on the set's evaluation subset.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        index: dict[str, Any] = {
+            "format": "xasflow-zoo",
+            "xasflow_version": __version__,
+            "recipe": trained.recipe.name,
+            "storage_dtype": dtype,
+            "provenance": provenance,
+            "features_only": sorted(catalog.features_only),
+            "sets": {},
+        }
+        universal = trained.models.get(("*", "universal"))
+        universal_card: dict[str, Any] | None = None
+        if universal is not None:
+            universal.save(staging / UNIVERSAL_FILE, dtype=dtype)
+            universal_card = universal.card
+        for key in catalog.sets:
+            folder = staging / key
+            folder.mkdir()
+            entry: dict[str, Any] = {"models": [], "eta": {}}
+            for name in ("expert", "universal", "tuned"):
+                model = trained.models.get((key, name))
+                if model is None:
+                    continue
+                metrics = _metrics(model, catalog, key)
+                model.card["metrics"] = metrics
+                model.card["training"].setdefault("seconds", 0.0)
+                if name == "universal" and universal_card is not None:
+                    # The universal weights are stored once; each set's card points at them.
+                    card = copy.deepcopy(model.card)
+                    card["weights"] = {**universal_card["weights"], "file": f"../{UNIVERSAL_FILE}"}
+                    write_card(folder / "universal.json", card)
+                else:
+                    model.save(folder / f"{name}.npz", dtype=dtype)
+                entry["models"].append(name)
+                entry["eta"][name] = metrics["evaluation"]["eta"]
+            entry["default"] = max(entry["eta"], key=entry["eta"].get)
+            index["sets"][key] = entry
+        if universal_card is not None:
+            write_card(staging / "universal_FEFF.json", universal_card)
+        (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        _swap_in(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return index
+
+
+def _swap_in(staging: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by ``staging`` (the old zoo survives until the new one is complete)."""
+    if out_dir.exists():
+        if not (out_dir / INDEX_NAME).exists() and any(out_dir.iterdir()):
+            raise XasflowError(f"{out_dir}: exists and is not a model zoo; refusing to replace it")
+        backup = out_dir.with_name(f".{out_dir.name}.old")
+        shutil.rmtree(backup, ignore_errors=True)
+        out_dir.rename(backup)
+        staging.rename(out_dir)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        staging.rename(out_dir)
+
+
+def zoo_size(out_dir: Path) -> int:
+    """Total bytes of a zoo folder."""
+    return sum(p.stat().st_size for p in Path(out_dir).rglob("*") if p.is_file())

@@ -1,0 +1,92 @@
+"""The shipped model zoo: lookup of (element, fidelity, name) → a verified :class:`XASRegressor`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from xasflow.errors import XasflowError, check_element, check_fidelity
+from xasflow.models.regressor import XASRegressor
+
+#: Environment variable pointing at an alternative zoo folder (e.g. one rebuilt with ``xasflow zoo build``).
+ZOO_DIR_ENV = "XASFLOW_ZOO_DIR"
+INDEX_NAME = "index.json"
+MODEL_NAMES = ("expert", "universal", "tuned")
+
+
+def packaged_zoo_dir() -> Path:
+    """The zoo shipped inside the package."""
+    return Path(__file__).resolve().parent / "models"
+
+
+def zoo_dir(path: str | Path | None = None) -> Path:
+    """``path``, else ``$XASFLOW_ZOO_DIR``, else the packaged zoo."""
+    chosen = path if path is not None else os.environ.get(ZOO_DIR_ENV)
+    return Path(chosen) if chosen else packaged_zoo_dir()
+
+
+def read_index(root: str | Path | None = None) -> dict[str, Any]:
+    """The zoo index: per set its default model, model names and validation metrics."""
+    path = zoo_dir(root) / INDEX_NAME
+    if not path.is_file():
+        raise XasflowError(f"{path}: no model zoo here (build one with `xasflow zoo build --data-dir DIR`)")
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise XasflowError(f"{path}: unreadable zoo index ({exc})") from exc
+    if index.get("format") != "xasflow-zoo":
+        raise XasflowError(f"{path}: not an xasflow zoo index")
+    return index
+
+
+def available_models(root: str | Path | None = None) -> list[tuple[str, str, str]]:
+    """Every (element, fidelity, name) in the zoo."""
+    index = read_index(root)
+    out = []
+    for key, entry in sorted(index["sets"].items()):
+        element, fidelity = key.split("_")
+        out += [(element, fidelity, name) for name in entry["models"]]
+    return out
+
+
+def card_path(element: str, fidelity: str = "FEFF", name: str | None = None, root: str | Path | None = None) -> Path:
+    """Path of a model card; ``name=None`` is the set's default (best validation η)."""
+    element = check_element(element)
+    fidelity = check_fidelity(fidelity)
+    index = read_index(root)
+    key = f"{element}_{fidelity}"
+    entry = index["sets"].get(key)
+    if entry is None:
+        if key in index.get("features_only", []):
+            raise XasflowError(
+                f"no model for {element} {fidelity}: the published data has features but no spectra for it, "
+                "so no model could be trained or validated"
+            )
+        sets = ", ".join(k.replace("_", " ") for k in sorted(index["sets"]))
+        raise XasflowError(
+            f"no model for {element} {fidelity}: no training data for this set (models exist for {sets})"
+        )
+    chosen = name or entry["default"]
+    if chosen not in entry["models"]:
+        raise XasflowError(f"{element} {fidelity} has no model {chosen!r}; choose one of {', '.join(entry['models'])}")
+    return zoo_dir(root) / key / f"{chosen}.json"
+
+
+def load_model(
+    element: str, fidelity: str = "FEFF", name: str | None = None, root: str | Path | None = None
+) -> XASRegressor:
+    """A zoo model, checksum-verified.
+
+    Parameters
+    ----------
+    name
+        ``expert``, ``universal`` or ``tuned``; ``None`` picks the set's default (best validation η).
+
+    Raises
+    ------
+    XasflowError
+        The set has no model (e.g. Fe/Mn FEFF, V VASP), unknown name, or weights failing the checksum.
+    """
+    return XASRegressor.load(card_path(element, fidelity, name, root))

@@ -1,0 +1,161 @@
+"""Training modes end to end on small subsets of the published data (few epochs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from xasflow.cli.main import main
+from xasflow.data.dataset import XASDataset
+from xasflow.data.published import load_published
+from xasflow.errors import XasflowError
+from xasflow.training.config import IMPROVED, REFERENCE
+from xasflow.training.data import carve, load_sets
+from xasflow.training.modes import evaluate, fine_tune, train_expert, train_universal
+from xasflow.training.pipeline import train_all
+from xasflow.zoo.build import write_zoo
+from xasflow.zoo.registry import available_models, load_model
+
+QUICK = IMPROVED.with_max_epochs(4)
+
+
+@pytest.fixture(scope="module")
+def small_catalog(data_root):
+    """Cr FEFF and Ti FEFF/VASP: the smallest sets that cover every mode."""
+    return load_sets(data_root, seed=0, elements=("Ti", "Cr"))
+
+
+def test_carved_subsets_are_material_disjoint(small_catalog) -> None:
+    for data in small_catalog.sets.values():
+        assert data.train.materials.isdisjoint(data.eval.materials)
+        assert data.train.materials.isdisjoint(data.stop.materials)
+        assert data.stop.materials.isdisjoint(data.eval.materials)
+        assert min(data.sizes().values()) > 0
+    # FEFF fit rows never include the VASP evaluation structures (same features at both fidelities).
+    vasp = small_catalog.sets["Ti_VASP"]
+    feff = small_catalog.sets["Ti_FEFF"]
+    assert feff.train.materials.isdisjoint(vasp.eval.materials | vasp.stop.materials)
+
+
+def test_sets_without_spectra_or_data_are_clear_errors(data_root) -> None:
+    catalog = load_sets(data_root, seed=0, elements=("Fe", "V"))
+    with pytest.raises(XasflowError, match="features but no spectra"):
+        catalog.get("Fe", "FEFF")
+    with pytest.raises(XasflowError, match="no data"):
+        catalog.get("V", "VASP")
+
+
+def test_full_dataset_uses_published_train_and_val(data_root) -> None:
+    val = load_published(data_root, "Cr", "FEFF")
+    half = len(val) // 2
+    fake = XASDataset(
+        "Cr", "FEFF", val.ids, val.spectra, dict(val.features), np.array(["train"] * half + ["val"] * (len(val) - half))
+    )
+    data = carve(fake, seed=1)
+    assert len(data.eval) == len(val) - half
+    assert len(data.train) + len(data.stop) == half
+    assert "published train" in data.protocol
+
+
+def test_all_modes_end_to_end(small_catalog, tmp_path) -> None:
+    trained = train_all(small_catalog, QUICK)
+    keys = set(trained.models)
+    for key in ("Ti_FEFF", "Cr_FEFF", "Ti_VASP"):
+        assert (key, "expert") in keys and (key, "tuned") in keys
+    assert ("Ti_VASP", "universal") not in keys
+    universal = trained.models[("*", "universal")]
+    assert universal.config.conditioning == ("Ti", "Cr")
+    tuned = trained.models[("Ti_VASP", "tuned")]
+    assert tuned.fidelity == "VASP" and tuned.config.hidden == universal.config.hidden
+    for (key, _), model in trained.models.items():
+        if key == "*":
+            continue
+        scores, pred = evaluate(model, small_catalog.sets[key])
+        assert pred.shape == (scores.n, 141) and np.all(pred >= 0) and np.isfinite(scores.eta)
+    # A zoo written from these models loads back, checksums verified, with a default per set.
+    index = write_zoo(small_catalog, trained, tmp_path / "zoo", dtype="float16")
+    assert set(index["sets"]) == {"Ti_FEFF", "Cr_FEFF", "Ti_VASP"}
+    assert ("Ti", "VASP", "tuned") in available_models(tmp_path / "zoo")
+    model = load_model("Ti", "FEFF", "universal", root=tmp_path / "zoo")
+    X = small_catalog.sets["Ti_FEFF"].eval.X
+    assert np.allclose(model.predict(X), trained.models[("Ti_FEFF", "universal")].predict(X), atol=0.05)
+    card = json.loads((tmp_path / "zoo" / "Cr_FEFF" / "expert.json").read_text())
+    assert card["metrics"]["evaluation"]["n"] == len(small_catalog.sets["Cr_FEFF"].eval)
+    assert len(card["baseline_spectrum"]) == 141 and card["energy_grid"]["points"] == 141
+
+
+def test_fine_tuning_starts_from_universal_and_never_ends_worse_on_stop(small_catalog) -> None:
+    recipe = dataclasses.replace(REFERENCE.with_max_epochs(3), condition_universal=True)
+    universal = train_universal(small_catalog.feff(), recipe)
+    data = small_catalog.sets["Cr_FEFF"]
+    before, _ = evaluate(universal.copy(element="Cr"), data, "stop")
+    tuned = fine_tune(universal, data, recipe)
+    after, _ = evaluate(tuned, data, "stop")
+    assert after.mse <= before.mse + 1e-9
+    assert universal.networks[0] is not tuned.networks[0]
+
+
+def test_expert_training_is_deterministic(small_catalog) -> None:
+    data = small_catalog.sets["Cr_FEFF"]
+    a = train_expert(data, QUICK).predict(data.eval.X)
+    b = train_expert(data, QUICK).predict(data.eval.X)
+    assert np.array_equal(a, b)
+
+
+def test_cli_train_and_evaluate(data_root, tmp_path, capsys) -> None:
+    out = tmp_path / "cr.npz"
+    args = ["train", "--mode", "expert", "--element", "Cr", "--data-dir", str(data_root), "--out", str(out)]
+    assert main([*args, "--max-epochs", "3"]) == 0
+    assert "Cr_FEFF expert: η" in capsys.readouterr().out
+    ml = data_root / "ml_data"
+    features, spectra = str(ml / "Cr_FEFF_val_X.txt.gz"), str(ml / "Cr_FEFF_val_y.txt.gz")
+    card = str(out.with_suffix(".json"))
+    assert (
+        main(["evaluate", "--model", card, "--element", "Cr", "--features", features, "--spectra", spectra, "--json"])
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 305 and result["eta"] > 0 and "model's mean training spectrum" in result["note"]
+    # Feature rows of the wrong width: one clear line, exit 2.
+    wrong = str(ml / "Cr_FEFF_val_y.txt.gz")
+    assert main(["evaluate", "--model", card, "--element", "Cr", "--features", wrong, "--spectra", spectra]) == 2
+    assert "columns, expected 64" in capsys.readouterr().err
+
+
+def test_cli_errors_are_one_line(data_root, tmp_path, capsys) -> None:
+    code = main(
+        [
+            "train",
+            "--mode",
+            "expert",
+            "--element",
+            "Fe",
+            "--data-dir",
+            str(data_root),
+            "--out",
+            str(tmp_path / "fe.npz"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "features but no spectra" in err and "Traceback" not in err
+    assert not (tmp_path / "fe.npz").exists()
+    code = main(
+        [
+            "train",
+            "--mode",
+            "tuned",
+            "--element",
+            "Ti",
+            "--fidelity",
+            "VASP",
+            "--data-dir",
+            str(data_root),
+            "--out",
+            str(tmp_path / "x.npz"),
+        ]
+    )
+    assert code == 2 and "cross-fidelity" in capsys.readouterr().err
