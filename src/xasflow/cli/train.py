@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xasflow.cli.common import add_data_dir, progress
+from xasflow.cli.common import add_data_dir
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +49,7 @@ def catalog_from_args(args: argparse.Namespace, elements: tuple[str, ...] | None
     if args.featurize_raw and "Cu_FEFF" not in full:
         if not (root / "FEFF" / "Cu").is_dir():
             raise XasflowError(f"{root}: --featurize-raw needs the raw tree FEFF/Cu under the data root")
-        full["Cu_FEFF"] = featurize_feff_tree(root, "Cu", progress=progress)
+        full["Cu_FEFF"] = featurize_feff_tree(root, "Cu")
     return load_sets(root, seed=args.seed, full=full, elements=elements or ELEMENTS)
 
 

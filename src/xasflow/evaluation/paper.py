@@ -283,7 +283,8 @@ def _describe(recipe: Recipe) -> str:
         f"element one-hot for universal {'on' if recipe.condition_universal else 'off'}, "
         f"ensemble {recipe.ensemble}; train: lr {t.lr:g}, batch {t.batch_size}, weight decay {t.weight_decay:g}, "
         f"schedule {t.schedule}, patience {t.patience}, max {t.max_epochs} epochs; "
-        f"fine-tune: lr {f.lr:g}, weight decay {f.weight_decay:g}, schedule {f.schedule}"
+        f"fine-tune: lr {f.lr:g}, weight decay {f.weight_decay:g}, schedule {f.schedule}, "
+        f"BatchNorm statistics {'frozen' if f.freeze_batchnorm else 'updated'}"
     )
 
 

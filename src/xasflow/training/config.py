@@ -124,7 +124,15 @@ IMPROVED = Recipe(
     standardize=True,
     condition_universal=True,
     train=TrainConfig(lr=1e-3, batch_size=64, max_epochs=500, patience=40, weight_decay=1e-4, schedule="plateau"),
-    tune=TrainConfig(lr=2e-4, batch_size=64, max_epochs=500, patience=40, weight_decay=1e-4, schedule="plateau"),
+    tune=TrainConfig(
+        lr=2e-4,
+        batch_size=64,
+        max_epochs=500,
+        patience=40,
+        weight_decay=1e-4,
+        schedule="plateau",
+        freeze_batchnorm=True,
+    ),
 )
 
 RECIPES: dict[str, Recipe] = {"reference": REFERENCE, "improved": IMPROVED}

@@ -6,7 +6,6 @@ raw tree under the data root, featurised now with the packaged M3GNet weights (m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -40,33 +39,21 @@ def load_full_dataset(path: Path, element: str, fidelity: str = "FEFF") -> XASDa
     return check_full_dataset(dataset, path)
 
 
-def featurize_feff_tree(
-    root: Path,
-    element: str,
-    progress: Callable[[Iterable, int, str], Iterable] | None = None,
-) -> XASDataset:
-    """Rebuild an element's FEFF set from the raw tree and compute its published-convention M3GNet features."""
+def featurize_feff_tree(root: Path, element: str, progress: bool = True) -> XASDataset:
+    """Rebuild an element's FEFF train+val rows from the raw tree and add published-convention M3GNet features.
+
+    The published id lists define the rows, so the outlier filter is not applied again.
+    """
     from xasflow.data.feff_tree import build_feff_dataset
     from xasflow.data.layout import feff_element_dir
-    from xasflow.data.structures import read_structure
     from xasflow.features import get_featurizer
+    from xasflow.features.dataset import add_features
 
     lists = published_id_lists(root, element, "FEFF")
     if "train" not in lists:
         raise XasflowError(f"{root}: no published {element} FEFF train id list")
-    dataset, _ = build_feff_dataset(feff_element_dir(root, element), element, id_lists=lists)
+    tree = feff_element_dir(root, element)
+    dataset, _ = build_feff_dataset(tree, element, id_lists=lists, drop_outliers=False)
     dataset = dataset.subset(np.isin(dataset.splits, ["train", "val"]))
-    featurizer = get_featurizer("m3gnet")
-    materials = dataset.material_ids
-    sites = dataset.sites
-    features = np.zeros((len(dataset), featurizer.dim))
-    unique = list(dict.fromkeys(materials.tolist()))
-    iterator: Iterable = unique if progress is None else progress(unique, len(unique), f"{element} M3GNet features")
-    base = feff_element_dir(root, element)
-    for material in iterator:
-        rows = np.flatnonzero(materials == material)
-        structure = read_structure(base / material / "POSCAR")
-        features[rows] = featurizer.featurize(structure, sites[rows].tolist())
-    return dataset.with_features(
-        PUBLISHED_FEATURES, features, {"featurizer": featurizer.name, "version": featurizer.version}
-    )
+    out, _ = add_features(dataset, tree, get_featurizer("m3gnet"), name=PUBLISHED_FEATURES, progress=progress)
+    return out
