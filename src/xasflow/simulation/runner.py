@@ -204,6 +204,13 @@ def simulate_site(task: SiteTask, out_root: str | Path, timeout: float | None = 
         outcome.cpu_seconds = cpu
     except FeffFailure as exc:
         outcome.status, outcome.reason = exc.kind, exc.reason
+        # Keep the last failed attempt's files for inspection (FEFF's own logs say more than its exit).
+        kept = out_root / WORK_DIR / "failed" / work.name
+        shutil.rmtree(kept, ignore_errors=True)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.replace(work, kept)
+            outcome.reason += f" (files kept in {kept})"
     finally:
         shutil.rmtree(work, ignore_errors=True)
     marker.update(
