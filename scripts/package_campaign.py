@@ -36,6 +36,8 @@ def _finished_sites(root: Path, element: str) -> list[tuple[Path, dict]]:
 
 def package(root: Path, dest: Path, element: str) -> dict:
     sites = _finished_sites(root, element)
+    for report in (root / element).glob("simulate_report*.json"):
+        shutil.copy(report, dest / f"{element}_{report.name}")
     if not sites:
         return {"finished": 0}
     out_tree = dest / element
@@ -48,8 +50,6 @@ def package(root: Path, dest: Path, element: str) -> dict:
             shutil.copy(folder / name, target / name)
         material = folder.parents[1]
         shutil.copy(material / "POSCAR", out_tree / material.name / "POSCAR")
-    for report in (root / element).glob("simulate_report*.json"):
-        shutil.copy(report, dest / f"{element}_{report.name}")
     dataset, _ = build_feff_dataset(out_tree, element, drop_outliers=False)
     dataset.metadata.update(source="xasflow simulate campaign", card_set=sites[0][1]["card_set"], feff=feff_version())
     dataset.save(dest / f"{element}_FEFF_campaign.npz")
@@ -81,16 +81,22 @@ def main() -> None:
     args = parser.parse_args()
     args.dest.mkdir(parents=True, exist_ok=True)
     summary = {"feff": feff_version(), "elements": {el: package(args.root, args.dest, el) for el in args.element}}
+    # The invocations ran one after another on one worker: their wall times add up to the campaign's.
+    reports = [json.loads(p.read_text()) for el in args.element for p in (args.root / el).glob("simulate_report*.json")]
+    wall_h = sum(r["wall_seconds"] for r in reports) / 3600.0
+    finished = sum(s["finished"] for s in summary["elements"].values())
+    summary["campaign"] = {
+        "invocations": len(reports),
+        "wall_hours": round(wall_h, 3),
+        "finished": finished,
+        "failed": sum(r["counts"].get("failed", 0) + r["counts"].get("timeout", 0) for r in reports),
+        "sites_per_hour": round(finished / wall_h, 2) if wall_h else None,
+    }
     (args.dest / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(
-        json.dumps(
-            {
-                el: {k: v for k, v in s.items() if k not in ("site_ids", "materials")}
-                for el, s in summary["elements"].items()
-            },
-            indent=1,
-        )
-    )
+    brief = {
+        el: {k: v for k, v in s.items() if k not in ("site_ids", "materials")} for el, s in summary["elements"].items()
+    }
+    print(json.dumps({**brief, "campaign": summary["campaign"]}, indent=1))
 
 
 if __name__ == "__main__":

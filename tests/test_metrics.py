@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from xasflow.errors import XasflowError
-from xasflow.evaluation.metrics import decile_spectra, eta, improvement, mse, per_spectrum_mse, score, win_rates
+from xasflow.evaluation.metrics import (
+    bootstrap_eta_difference,
+    decile_spectra,
+    eta,
+    improvement,
+    mse,
+    per_spectrum_mse,
+    score,
+    win_rates,
+)
 
 
 def test_eta_on_toy_spectra() -> None:
@@ -56,3 +65,15 @@ def test_bad_metric_inputs() -> None:
         mse(np.ones((2, 3)), np.ones((2, 4)))
     with pytest.raises(XasflowError, match="no spectra"):
         mse(np.ones((0, 3)), np.ones((0, 3)))
+
+
+def test_bootstrap_interval_separates_gain_from_noise() -> None:
+    rng = np.random.default_rng(1)
+    target = rng.random((200, 10))
+    baseline = target.mean(axis=0)
+    good = target + rng.normal(0, 0.05, target.shape)
+    bad = target + rng.normal(0, 0.2, target.shape)
+    lo, hi = bootstrap_eta_difference(target, good, bad, baseline)
+    assert 0 < lo < hi
+    # A model against itself: the interval is exactly zero.
+    assert bootstrap_eta_difference(target, good, good, baseline) == (0.0, 0.0)

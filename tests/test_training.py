@@ -159,3 +159,14 @@ def test_cli_errors_are_one_line(data_root, tmp_path, capsys) -> None:
         ]
     )
     assert code == 2 and "cross-fidelity" in capsys.readouterr().err
+
+
+def test_incomplete_full_dataset_is_rejected(data_root) -> None:
+    from xasflow.training.full_data import check_full_dataset
+
+    val = load_published(data_root, "Cr", "FEFF")
+    with pytest.raises(XasflowError, match="train and val"):
+        check_full_dataset(val, "cr.npz")
+    no_features = XASDataset("Cr", "FEFF", val.ids, val.spectra, {}, val.splits)
+    with pytest.raises(XasflowError, match="no 'm3gnet' features"):
+        check_full_dataset(no_features, "cr.npz")

@@ -61,6 +61,28 @@ def improvement(eta_a: float, eta_b: float) -> float:
     return float((eta_a - eta_b) / eta_b * 100.0)
 
 
+def bootstrap_eta_difference(
+    target: np.ndarray,
+    prediction_a: np.ndarray,
+    prediction_b: np.ndarray,
+    baseline_spectrum: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Bootstrap interval (resampling spectra) of η_a − η_b on the same rows: tells a gain from noise."""
+    target, prediction_a = _pair(target, prediction_a)
+    _, prediction_b = _pair(target, prediction_b)
+    base = per_spectrum_mse(target, np.broadcast_to(np.asarray(baseline_spectrum, dtype=np.float64), target.shape))
+    err_a = per_spectrum_mse(target, prediction_a)
+    err_b = per_spectrum_mse(target, prediction_b)
+    rows = np.random.default_rng(seed).integers(0, len(target), size=(n_boot, len(target)))
+    med_base = np.median(base[rows], axis=1)
+    diffs = med_base / np.median(err_a[rows], axis=1) - med_base / np.median(err_b[rows], axis=1)
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1.0 - tail))
+
+
 @dataclass(frozen=True)
 class WinRates:
     """Share of spectra and of energy points where model ``a`` has the smaller absolute residual."""

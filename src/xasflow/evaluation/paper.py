@@ -14,7 +14,7 @@ from xasflow import __version__
 from xasflow.constants import energy_grid
 from xasflow.data.dataset import XASDataset
 from xasflow.errors import XasflowError
-from xasflow.evaluation.metrics import decile_spectra, improvement, win_rates
+from xasflow.evaluation.metrics import bootstrap_eta_difference, decile_spectra, improvement, win_rates
 from xasflow.evaluation.report import (
     PUBLISHED_ETA,
     FeaturizerRow,
@@ -61,6 +61,11 @@ def score_trained(catalog: SetCatalog, trained: TrainedModels) -> list[ResultRow
             if mode == "expert":
                 expert_pred, expert_eta = pred, scores.eta
             wins = win_rates(data.eval.y, pred, expert_pred) if expert_pred is not None else None
+            interval = (
+                bootstrap_eta_difference(data.eval.y, pred, expert_pred, data.baseline)
+                if expert_pred is not None and mode != "expert"
+                else (0.0, 0.0)
+            )
             seconds = trained.seconds.get("universal FEFF" if mode == "universal" else f"{mode} {key}", 0.0)
             rows.append(
                 ResultRow(
@@ -75,6 +80,8 @@ def score_trained(catalog: SetCatalog, trained: TrainedModels) -> list[ResultRow
                     improvement_vs_expert_pct=improvement(scores.eta, expert_eta) if expert_eta else 0.0,
                     win_spectra_vs_expert=wins.spectra if wins else 0.5,
                     win_points_vs_expert=wins.points if wins else 0.5,
+                    eta_diff_vs_expert_lo=interval[0],
+                    eta_diff_vs_expert_hi=interval[1],
                     train_seconds=seconds,
                     published_test_eta=PUBLISHED_ETA.get((key, mode)),
                 )
@@ -182,10 +189,19 @@ def _verdicts(rows: Sequence[ResultRow], recipe: str) -> list[str]:
             continue
         expert = by[(key, "expert")]
         what = "transfer beats VASP-only" if key.endswith("VASP") else "tuned beats expert"
-        verdict = "yes" if row.eta > expert.eta else "**no**"
+        lo, hi = row.eta_diff_vs_expert_lo, row.eta_diff_vs_expert_hi
+        if lo > 0:
+            verdict = "yes, beyond the bootstrap noise"
+        elif hi < 0:
+            verdict = "**no**, worse beyond the bootstrap noise"
+        elif row.eta > expert.eta:
+            verdict = "yes, but **within the noise** of the evaluation subset"
+        else:
+            verdict = "**no**, but within the noise of the evaluation subset"
         lines.append(
             f"- {key.replace('_', ' ')}: {what}? {verdict} (η {row.eta:.2f} vs {expert.eta:.2f}, "
-            f"{row.improvement_vs_expert_pct:+.1f} %; tuned wins {row.win_spectra_vs_expert:.0%} of spectra)"
+            f"{row.improvement_vs_expert_pct:+.1f} %, 95 % bootstrap interval of the difference [{lo:+.2f}, {hi:+.2f}] "
+            f"over {row.n_eval} spectra; tuned wins {row.win_spectra_vs_expert:.0%} of spectra)"
         )
     return lines
 

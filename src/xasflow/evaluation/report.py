@@ -50,6 +50,8 @@ class ResultRow:
     improvement_vs_expert_pct: float
     win_spectra_vs_expert: float
     win_points_vs_expert: float
+    eta_diff_vs_expert_lo: float
+    eta_diff_vs_expert_hi: float
     train_seconds: float
     published_test_eta: float | None
 
@@ -94,18 +96,20 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 def markdown_table(rows: Sequence[ResultRow], recipe: str) -> str:
     """η table of one recipe: one line per set and mode."""
     lines = [
-        "| set | model | η (eval) | η (early-stop subset) | MSE | Δη vs expert | wins vs expert (spectra / points) "
-        "| n eval | train s | published η (test) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| set | model | η (eval) | η (early-stop subset) | MSE | Δη vs expert | 95 % interval of η − η_expert "
+        "| wins vs expert (spectra / points) | n eval | train s | published η (test) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r.recipe != recipe:
             continue
         delta = "–" if r.mode == "expert" else f"{r.improvement_vs_expert_pct:+.1f} %"
         wins = "–" if r.mode == "expert" else f"{r.win_spectra_vs_expert:.2f} / {r.win_points_vs_expert:.2f}"
+        interval = "–" if r.mode == "expert" else f"[{r.eta_diff_vs_expert_lo:+.2f}, {r.eta_diff_vs_expert_hi:+.2f}]"
         lines.append(
             f"| {r.set.replace('_', ' ')} | {mode_label(r.set, r.mode)} | {_fmt(r.eta)} | {_fmt(r.eta_stop)} "
-            f"| {r.mse:.2e} | {delta} | {wins} | {r.n_eval} | {r.train_seconds:.0f} | {_fmt(r.published_test_eta)} |"
+            f"| {r.mse:.2e} | {delta} | {interval} | {wins} | {r.n_eval} | {r.train_seconds:.0f} "
+            f"| {_fmt(r.published_test_eta)} |"
         )
     return "\n".join(lines)
 

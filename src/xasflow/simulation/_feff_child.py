@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 
 
 def _die_with_parent() -> None:
@@ -41,9 +42,24 @@ def main(argv: list[str]) -> int:
     except ImportError:
         print("FEFF10 is not installed (pip install 'xasflow[feff]' or feff10-rs)", file=sys.stderr)
         return 4
-    try:
-        feff10.run(inp, workdir)
-    except feff10.FeffError as exc:
+    # FEFF runs in a helper thread: the main thread stays in Python, so the SIGTERM handler can run
+    # (a handler never runs while the main thread is blocked inside the native call).
+    errors: list[BaseException] = []
+
+    def _run() -> None:
+        try:
+            feff10.run(inp, workdir)
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=_run, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.5)
+    if errors:
+        exc = errors[0]
+        if not isinstance(exc, feff10.FeffError):
+            raise exc
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 3
     # CPU time of this process and FEFF's (reaped) stage processes: a load-independent cost.

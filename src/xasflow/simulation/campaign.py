@@ -24,8 +24,8 @@ from xasflow.simulation.runner import SiteOutcome, SiteTask, feff_version, simul
 
 #: Cost model ``seconds ≈ OVERHEAD + COEFFICIENT · n_fms^2.5`` (n_fms: atoms inside the FMS sphere),
 #: fitted to runs on this machine (one core, glibc setting on); see docs/simulation.md.
-COST_OVERHEAD_S = 10.0
-COST_COEFFICIENT = 1.0e-3
+COST_OVERHEAD_S = 30.0
+COST_COEFFICIENT = 2.0e-3
 COST_EXPONENT = 2.5
 
 ORDERS = ("largest", "smallest")

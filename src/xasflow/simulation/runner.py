@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -104,6 +105,21 @@ def _tail(text: str, lines: int = 3) -> str:
     return " | ".join(kept[-lines:])
 
 
+_LOG_ALERT = re.compile(r"error|bad|exit|stop|fail|crash", re.IGNORECASE)
+
+
+def _log_hint(workdir: Path) -> str:
+    """The telling line of FEFF's newest log (an alert line if any, else the last line)."""
+    logs = sorted(workdir.glob("log*.dat"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for log in logs:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        lines = [line for line in lines if not line.startswith("point #")]
+        if lines:
+            alerts = [line for line in lines if _LOG_ALERT.search(line)]
+            return f"{log.name}: {(alerts or lines)[-1]}"
+    return ""
+
+
 def run_feff(feff_inp: Path, workdir: Path, timeout: float | None) -> tuple[float, float | None]:
     """Run FEFF10 on ``feff_inp`` in ``workdir`` in a child process; return wall and CPU time (s).
 
@@ -130,6 +146,8 @@ def run_feff(feff_inp: Path, workdir: Path, timeout: float | None) -> tuple[floa
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         detail = _tail(err) or _tail(out) or f"exit code {proc.returncode}"
+        if log := _log_hint(workdir):
+            detail += f" [{log}]"
         raise FeffFailure("failed", f"FEFF failed: {detail}")
     if not (workdir / "xmu.dat").is_file():
         raise FeffFailure("failed", f"FEFF finished without writing xmu.dat ({_tail(err) or 'no message'})")

@@ -81,6 +81,8 @@ def fine_tune(universal: XASRegressor, data: SetData, recipe: Recipe) -> XASRegr
         raise XasflowError(f"the universal model was not trained on {data.element}; cannot fine-tune it for that")
     model = universal.copy(name="tuned", element=data.element, fidelity=data.fidelity)
     model.card["transfer"] = "cross-fidelity (FEFF universal -> VASP)" if data.fidelity == "VASP" else "FEFF universal"
+    # The fine-tuned weights also carry what the universal model saw.
+    model.card["pretraining"] = {"data": universal.card.get("data"), "training": universal.card.get("training")}
     model.fit(
         data.train.X,
         data.train.y,
