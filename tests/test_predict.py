@@ -99,7 +99,8 @@ def test_cli_bad_inputs_are_reported_and_good_ones_kept(tmp_path, capsys):
     (folder / "empty.cif").write_text("")
     (folder / "garbage.cif").write_text("data_x\n_cell_length_a oops\n")
     shutil.copy(EXAMPLES / "NiO_bunsenite.cif", folder / "no_cu.cif")
-    disordered = (EXAMPLES / "CuO_tenorite.cif").read_text().replace(" 1.0\n", " 0.5\n", 1)
+    disordered = (EXAMPLES / "CuO_tenorite.cif").read_text().replace("0.00000000  1\n", "0.00000000  0.5\n", 1)
+    assert "0.5\n" in disordered
     (folder / "disordered.cif").write_text(disordered)
     (folder / "molecule.xyz").write_text("2\nCO\nC 0 0 0\nO 0 0 1.13\n")
     out = tmp_path / "out.json"

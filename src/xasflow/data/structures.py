@@ -34,6 +34,8 @@ def read_structure(path: str | Path):  # -> pymatgen.core.Structure
             warnings.simplefilter("ignore")
             structure = Structure.from_file(path)
     except Exception as exc:  # pymatgen raises many types for unparsable files
+        if _is_molecule(path):
+            raise InputError(path, "isolated molecule without a lattice; a periodic crystal structure is required") from exc
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "periodic" in message.lower() or "lattice" in message.lower():
             raise InputError(path, f"not a periodic crystal structure ({message})") from exc
@@ -43,6 +45,19 @@ def read_structure(path: str | Path):  # -> pymatgen.core.Structure
     if not structure.is_ordered:
         raise InputError(path, "disordered structure (partial occupancies) is not supported")
     return structure
+
+
+def _is_molecule(path: Path) -> bool:
+    """Whether pymatgen reads the file as a molecule (xyz, mol, ...) though not as a crystal."""
+    from pymatgen.core import Molecule
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Molecule.from_file(path)
+    except Exception:
+        return False
+    return True
 
 
 def check_absorber(structure, element: str, source: str | Path) -> list[int]:
