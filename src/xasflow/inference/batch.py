@@ -65,7 +65,7 @@ def _run_dask(paths: list[str], options: RunOptions, workers: int, scheduler: st
         client = Client(scheduler)
     else:
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
         )
         client = Client(cluster)
     try:
