@@ -75,8 +75,10 @@ def main() -> None:
         sga = SpacegroupAnalyzer(structure, symprec=0.01)
         neighbours = structure.get_all_neighbors(3.0)
         shortest = min(n.nn_distance for site in neighbours for n in site)
-        print(f"{name:22s} {structure.composition.reduced_formula:6s} {sga.get_space_group_symbol():10s} "
-              f"{len(structure):3d} atoms, shortest bond {shortest:.3f} Å")
+        print(
+            f"{name:22s} {structure.composition.reduced_formula:6s} {sga.get_space_group_symbol():10s} "
+            f"{len(structure):3d} atoms, shortest bond {shortest:.3f} Å"
+        )
         CifWriter(structure, symprec=0.01).write_file(OUT / f"{name}.cif")
 
 

@@ -79,7 +79,9 @@ def test_cli_predicts_examples_to_json_csv_and_plot(tmp_path, capsys):
     got = {(Path(p["source"]).stem, p["element"]) for p in payload["predictions"]}
     assert ("Cu2O_cuprite", "Cu") in got and ("TiO2_rutile", "Ti") in got and ("V2O5_shcherbinaite", "V") in got
     for record in payload["predictions"]:
-        assert len(record["energies"]) == 141 and record["energies"][0] == pytest.approx(energy_grid(record["element"])[0])
+        assert len(record["energies"]) == 141 and record["energies"][0] == pytest.approx(
+            energy_grid(record["element"])[0]
+        )
         assert record["model"] and "model_version" in record
         assert all(len(s["spectrum"]) == 141 and s["multiplicity"] >= 1 for s in record["sites"])
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
@@ -123,8 +125,16 @@ def test_cli_bad_inputs_are_reported_and_good_ones_kept(tmp_path, capsys):
 @pytest.mark.parametrize(("element", "fidelity"), [("Fe", "FEFF"), ("Mn", "FEFF"), ("V", "VASP")])
 def test_sets_without_a_model_exit_nonzero_with_a_clear_message(element, fidelity, tmp_path, capsys):
     code = main(
-        ["predict", str(EXAMPLES / "CuO_tenorite.cif"), "--element", element, "--fidelity", fidelity,
-         "--out", str(tmp_path / "o.json")]
+        [
+            "predict",
+            str(EXAMPLES / "CuO_tenorite.cif"),
+            "--element",
+            element,
+            "--fidelity",
+            fidelity,
+            "--out",
+            str(tmp_path / "o.json"),
+        ]
     )
     assert code == 2
     err = capsys.readouterr().err
@@ -136,8 +146,22 @@ def test_feature_rows_mode(data_root, tmp_path):
     rows = read_matrix(data_root / "ml_data" / "Ti_FEFF_val_X.txt.gz")[:5]
     np.savetxt(tmp_path / "X.txt", rows)
     out = tmp_path / "y.txt"
-    assert main(["predict", "--features", str(tmp_path / "X.txt"), "--element", "Ti", "--fidelity", "FEFF",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--features",
+                str(tmp_path / "X.txt"),
+                "--element",
+                "Ti",
+                "--fidelity",
+                "FEFF",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     written = np.loadtxt(out)
     assert written.shape == (5, 141)
     assert np.allclose(written, load_model("Ti", "FEFF").predict(rows), rtol=1e-8)

@@ -35,7 +35,9 @@ def read_structure(path: str | Path):  # -> pymatgen.core.Structure
             structure = Structure.from_file(path)
     except Exception as exc:  # pymatgen raises many types for unparsable files
         if _is_molecule(path):
-            raise InputError(path, "isolated molecule without a lattice; a periodic crystal structure is required") from exc
+            raise InputError(
+                path, "isolated molecule without a lattice; a periodic crystal structure is required"
+            ) from exc
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "periodic" in message.lower() or "lattice" in message.lower():
             raise InputError(path, f"not a periodic crystal structure ({message})") from exc

@@ -30,7 +30,13 @@ def predict_one(path: str, options: RunOptions) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(int(os.environ.get("XASFLOW_TORCH_THREADS", "1")))
-    record: dict[str, Any] = {"key": input_key(Path(path)), "source": path, "predictions": [], "errors": [], "notes": []}
+    record: dict[str, Any] = {
+        "key": input_key(Path(path)),
+        "source": path,
+        "predictions": [],
+        "errors": [],
+        "notes": [],
+    }
     try:
         predictions, notes = _predictor(options).predict_path(path, options.element)
         record["predictions"] = [p.to_dict() for p in predictions]

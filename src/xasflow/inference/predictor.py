@@ -81,6 +81,12 @@ class Prediction:
         )
 
 
+def _model_version(card: dict[str, Any]) -> str:
+    """xasflow version plus the weights' checksum: two trainings never share a version string."""
+    digest = str(card.get("weights", {}).get("sha256", ""))[:12]
+    return f"{card.get('version', '')}+{digest}" if digest else str(card.get("version", ""))
+
+
 class Predictor:
     """Loads featurizers and zoo models once and predicts many structures.
 
@@ -143,7 +149,7 @@ class Predictor:
             element=element,
             fidelity=self.fidelity,
             model=str(model.card.get("name", self.model_name or "default")),
-            model_version=str(model.card.get("version", "")),
+            model_version=_model_version(model.card),
             energies=energy_grid(element),
             sites=[
                 SiteSpectrum(s.index, s.multiplicity, s.weight, spectrum)

@@ -16,10 +16,9 @@ from pathlib import Path
 
 from xasflow.data.structures import check_absorber, check_site, expand_paths, read_structure
 from xasflow.errors import InputError, XasflowError, check_element
-from xasflow.fileio import atomic_open
 from xasflow.simulation.cards import CardSet
 from xasflow.simulation.inputs import build_site_input
-from xasflow.simulation.output import SiteState, site_dir, site_status
+from xasflow.simulation.output import SiteState, site_dir, site_status, write_text
 from xasflow.simulation.runner import SiteOutcome, SiteTask, feff_version, simulate_site
 
 #: Cost model ``seconds ≈ OVERHEAD + COEFFICIENT · n_fms^2.5`` (n_fms: atoms inside the FMS sphere),
@@ -292,9 +291,7 @@ class CampaignReport:
         }
 
     def save(self, path: Path) -> None:
-        with atomic_open(path) as handle:
-            json.dump(self.to_dict(), handle, indent=1)
-            handle.write("\n")
+        write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
 
 def default_report_path(config: CampaignConfig) -> Path:

@@ -8,13 +8,14 @@ another card set, or that holds files without a marker, is never written to.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from xasflow.data.xmu import spectrum_from_xmu
 from xasflow.errors import InputError
-from xasflow.fileio import atomic_open
+from xasflow.fileio import atomic_path
 
 MARKER = "xasflow_site.json"
 
@@ -76,12 +77,11 @@ def site_status(folder: Path, card_set: str, fingerprint: str, element: str) -> 
 
 
 def write_marker(folder: Path, payload: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_open(folder / MARKER) as handle:
-        json.dump(payload, handle, indent=1, sort_keys=True)
-        handle.write("\n")
+    write_text(folder / MARKER, json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
 
 def write_text(path: Path, text: str) -> None:
-    with atomic_open(path) as handle:
-        handle.write(text)
+    """Atomic write, readable by all (campaign trees are shared; temporary files start as 0600)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+        os.chmod(tmp, 0o644)
