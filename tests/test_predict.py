@@ -199,3 +199,16 @@ def test_dask_workers_give_the_same_spectra(tmp_path):
     assert [p["source"] for p in local.predictions] == [p["source"] for p in distributed.predictions]
     for a, b in zip(local.predictions, distributed.predictions, strict=True):
         assert np.allclose(a["average"], b["average"], rtol=1e-6)
+
+
+def test_bench_counts_structures_and_sites(cu_tree):
+    from xasflow.inference.bench import run_bench
+
+    result = run_bench(cu_tree, limit=3)
+    materials = sorted(p.name for p in cu_tree.iterdir() if (p / "FEFF-XANES").is_dir())[:3]
+    expected_sites = sum(len(list((cu_tree / m / "FEFF-XANES").iterdir())) for m in materials)
+    assert result.structures == 3 and result.sites == expected_sites
+    assert result.featurize_seconds > 0 and result.network_seconds > 0 and result.peak_rss_mb > 0
+    assert any("spectra/s" in line for line in result.lines())
+    with pytest.raises(xasflow.errors.XasflowError, match="no site mp-0_000"):
+        run_bench(cu_tree, limit=1, feff=True, feff_site="mp-0_000")

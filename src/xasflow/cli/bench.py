@@ -13,6 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_dir(parser)
     parser.add_argument("--limit", type=int, default=200, help="number of Cu structures (default 200)")
     parser.add_argument("--feff", action="store_true", help="also time FEFF10 on one site (needs xasflow[feff])")
+    parser.add_argument("--feff-site", help="site to time with FEFF10, MATERIAL_SITE (default: smallest cluster)")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     parser.set_defaults(handler=_bench)
 
@@ -29,6 +30,6 @@ def _bench(args: argparse.Namespace) -> int:
         except ImportError as exc:
             raise XasflowError("--feff needs FEFF10: pip install 'xasflow[feff]'") from exc
     tree = feff_element_dir(resolve_data_dir(args.data_dir), "Cu")
-    result = run_bench(tree, limit=args.limit, feff=args.feff)
+    result = run_bench(tree, limit=args.limit, feff=args.feff, feff_site=args.feff_site)
     print(json.dumps(result.to_dict(), indent=2) if args.json else "\n".join(result.lines()))
     return 0
