@@ -54,7 +54,7 @@ class BenchResult:
         ]
         if self.feff_seconds:
             out += [
-                f"FEFF10 ({self.feff_site}, {self.feff_atoms} atoms in cluster): {self.feff_seconds:.1f} s",
+                f"FEFF10 ({self.feff_site}, {self.feff_atoms} atoms in cluster): {self.feff_seconds:.1f} CPU s",
                 f"speed-up vs FEFF10    {self.feff_seconds / self.seconds_per_site:,.0f}x per site",
             ]
         return out
@@ -118,7 +118,7 @@ def run_bench(
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     if feff:
-        from xasflow.simulation.runner import run_feff
+        from xasflow.simulation.runner import FeffFailure, run_feff
 
         candidates = [s for group in sites_by_material.values() for s in group]
         if feff_site is not None:
@@ -133,6 +133,11 @@ def run_bench(
         with tempfile.TemporaryDirectory(prefix="xasflow-bench-feff-") as tmp:
             workdir = Path(tmp)
             (workdir / "feff.inp").write_text((site.xmu.parent / "feff.inp").read_text())
-            result.feff_seconds = run_feff(workdir / "feff.inp", workdir, feff_timeout)
+            try:
+                wall, cpu = run_feff(workdir / "feff.inp", workdir, feff_timeout)
+            except FeffFailure as exc:
+                raise XasflowError(f"FEFF10 run of {site.site_id}: {exc}") from exc
+            # CPU time where measured: FEFF10 is serial, so it is what the run costs on any machine.
+            result.feff_seconds = cpu if cpu else wall
         result.feff_site, result.feff_atoms = site.site_id, _cluster_size(site)
     return result
