@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xasflow.errors import InputError, XasflowError
+from xasflow.data.structures import check_absorber, check_site
+from xasflow.errors import XasflowError
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,7 @@ def absorbing_sites(structure, element: str, selection: str | list[int], source:
     InputError
         If the structure has no ``element`` or an explicit index is out of range or not ``element``.
     """
-    absorbers = [i for i, site in enumerate(structure) if site.specie.symbol == element]
-    if not absorbers:
-        raise InputError(source, f"structure contains no {element}")
+    absorbers = check_absorber(structure, element, source)
     class_of = {}
     for group in equivalence_classes(structure):
         for index in group:
@@ -68,9 +67,6 @@ def absorbing_sites(structure, element: str, selection: str | list[int], source:
         return [AbsorbingSite(i, len(class_of[i]), 1.0) for i in absorbers]
     chosen = []
     for index in selection:
-        if not 0 <= index < len(structure):
-            raise InputError(source, f"site {index} is out of range (structure has {len(structure)} sites)")
-        if index not in class_of or structure[index].specie.symbol != element:
-            raise InputError(source, f"site {index} is {structure[index].specie.symbol}, not {element}")
+        check_site(structure, index, element, source)
         chosen.append(AbsorbingSite(index, len(class_of[index]), 1.0))
     return chosen
