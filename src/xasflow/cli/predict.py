@@ -18,9 +18,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("paths", nargs="*", type=Path, help="structure files or folders")
     parser.add_argument("--element", help="absorbing element (default: every supported 3d metal present)")
     parser.add_argument("--fidelity", default="FEFF", help="FEFF (default) or VASP")
-    parser.add_argument("--model", default=None, help="tuned | expert | universal (default: the set's best)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="tuned | expert | universal (default: the set's best), or a model card (.json) from `xasflow train`",
+    )
+    parser.add_argument("--zoo-dir", type=Path, default=None, help="model zoo folder (default: the packaged zoo)")
     parser.add_argument("--sites", default="inequivalent", help="inequivalent (default) | all | i,j,...")
-    parser.add_argument("--out", type=Path, help="output .csv or .json (for --features: a .txt)")
+    parser.add_argument(
+        "--out", type=Path, help="output .csv or .json (for --features: .json with std and flags, or .txt means only)"
+    )
     parser.add_argument("--plot", type=Path, help="PNG of the site-averaged spectra")
     parser.add_argument("--features", type=Path, help="predict from a feature-row file (published X convention)")
     parser.add_argument("--workers", type=int, default=0, help="run on a local Dask cluster of N processes")
@@ -58,13 +65,15 @@ def _predict_structures(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_path(args.out)
     paths = list(expand_paths(args.paths))
-    options = RunOptions(element=element, fidelity=fidelity, model=args.model, sites=args.sites)
+    model = _model_argument(args)
+    options = RunOptions(element=element, fidelity=fidelity, model=model, sites=args.sites, zoo_dir=_zoo_dir(args))
     journal = Journal(args.out or args.plot, options)
-    if element is not None:
-        # Fail fast, before any structure is read, when the set has no model at all.
-        from xasflow.zoo import load_model
+    # Fail fast, before any structure is read, on a bad --model/--zoo-dir or a set without a model.
+    from xasflow.inference.predictor import Predictor
 
-        load_model(element, fidelity, args.model)
+    checker = Predictor(fidelity, model, zoo_dir=options.zoo_dir)
+    if element is not None:
+        checker.model_for(element)
     result = run_batch(
         paths,
         options,
@@ -77,6 +86,15 @@ def _predict_structures(args: argparse.Namespace) -> int:
         print(f"xasflow: note: {note}", file=sys.stderr)
     for error in result.errors:
         report_problem(f"{error['source']}: {error['message']}")
+    for record in result.predictions:
+        outside = [s for s in record["sites"] if s.get("in_domain") is False]
+        if outside:
+            listing = ", ".join(f"{s['index']} (score {s['ood_score']:.2f})" for s in outside)
+            print(
+                f"xasflow: warning: {record['source']}: {record['element']} site(s) {listing} out of the model's "
+                "training domain: treat these spectra with caution",
+                file=sys.stderr,
+            )
     if args.out is not None:
         write_predictions(args.out, result.predictions, result.errors)
     if args.plot is not None and result.predictions:
@@ -91,21 +109,78 @@ def _predict_structures(args: argparse.Namespace) -> int:
     return 1 if result.errors or not paths else 0
 
 
+def _model_argument(args: argparse.Namespace) -> str | None:
+    """``--model`` as given: a zoo name, or a model file resolved to an absolute path (workers may differ in cwd)."""
+    from xasflow.errors import XasflowError
+    from xasflow.inference.predictor import is_model_file
+
+    if not is_model_file(args.model):
+        return args.model
+    path = Path(args.model).resolve()
+    if not path.is_file():
+        raise XasflowError(f"{args.model}: no such model file")
+    return str(path)
+
+
+def _zoo_dir(args: argparse.Namespace) -> str | None:
+    from xasflow.errors import XasflowError
+
+    if args.zoo_dir is None:
+        return None
+    if not (args.zoo_dir / "index.json").is_file():
+        raise XasflowError(f"{args.zoo_dir}: not a model zoo (no index.json)")
+    return str(args.zoo_dir.resolve())
+
+
 def _predict_features(args: argparse.Namespace) -> int:
+    import json
+
     import numpy as np
 
+    from xasflow.constants import energy_grid
     from xasflow.data.published import read_matrix
     from xasflow.errors import XasflowError, check_element
     from xasflow.fileio import atomic_open
-    from xasflow.inference.predictor import Predictor
+    from xasflow.inference.predictor import Predictor, model_version
 
     if not args.element:
         raise XasflowError("--features needs --element")
     if args.out is None:
-        raise XasflowError("--features needs --out FILE.txt")
+        raise XasflowError("--features needs --out FILE.json (mean, std, flags) or FILE.txt (mean only)")
+    suffix = args.out.suffix.lower()
+    if suffix not in (".json", ".txt"):
+        raise XasflowError(f"{args.out}: --features writes .json (with std and flags) or .txt (mean spectra)")
+    element = check_element(args.element)
+    predictor = Predictor(args.fidelity, _model_argument(args), zoo_dir=_zoo_dir(args))
+    model = predictor.model_for(element)
     features = read_matrix(args.features)
-    spectra = Predictor(args.fidelity, args.model).predict_features(features, check_element(args.element))
+    if suffix == ".txt":
+        spectra = predictor.predict_features(features, element)
+        with atomic_open(args.out) as handle:
+            np.savetxt(handle, spectra, fmt="%.10e")
+        print(f"{len(spectra)} spectra written to {args.out}")
+        return 0
+    estimate = predictor.estimate_features(features, element)
+    calibration = model.calibration_.get(element)
+    out = {
+        "element": element,
+        "fidelity": predictor.fidelity,
+        "model": model.name,
+        "model_version": model_version(model),
+        "units": "published OmniXAS units (mu x 1000)",
+        "energies": [round(float(e), 6) for e in energy_grid(element)],
+        "interval_95": round(calibration[0].z95, 4) if calibration else None,
+        "spectra": estimate.mean.tolist(),
+        "std": estimate.std.tolist(),
+        "ood_score": [round(float(v), 4) for v in estimate.ood_score],
+        "in_domain": [bool(v) for v in estimate.in_domain],
+    }
     with atomic_open(args.out) as handle:
-        np.savetxt(handle, spectra, fmt="%.10e")
-    print(f"{len(spectra)} spectra written to {args.out}")
+        json.dump(out, handle)
+        handle.write("\n")
+    flagged = int(np.sum(~estimate.in_domain))
+    if flagged:
+        message = f"{flagged} of {len(features)} rows out of the model's training domain (see in_domain)"
+        print(f"xasflow: warning: {args.features}: {message}", file=sys.stderr)
+    print(f"{len(features)} spectra (mean, std, domain flags) written to {args.out}")
     return 0

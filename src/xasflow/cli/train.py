@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from xasflow.errors import XasflowError, check_element, check_fidelity
-    from xasflow.models.regressor import XASRegressor
+    from xasflow.models.estimator import XASRegressor
     from xasflow.training.modes import evaluate, fine_tune, for_set, train_expert, train_universal
 
     fidelity = check_fidelity(args.fidelity or ("VASP" if args.mode == "cross-fidelity" else "FEFF"))
@@ -113,8 +113,8 @@ def _train(args: argparse.Namespace) -> int:
             model = fine_tune(universal, data, recipe)
     if data is not None:
         scores, _ = evaluate(model, data)
-        model.card["metrics"] = {"protocol": data.protocol, "evaluation": scores.as_dict()}
+        model.provenance_.metrics = {"protocol": data.protocol, "evaluation": scores.as_dict()}
         print(f"{data.key} {args.mode}: η {scores.eta:.3f}, MSE {scores.mse:.3e} on {scores.n} evaluation spectra")
     card = model.save(args.out, dtype=args.dtype)
-    print(f"wrote {card} (training {model.card['training']['seconds']:.1f} s)")
+    print(f"wrote {card} (training {model.fit_seconds_:.1f} s)")
     return 0
