@@ -42,10 +42,12 @@ def write_zoo(
     dtype: str = "float16",
     provenance: str = "",
     names: tuple[str, ...] = ("expert", "universal", "tuned"),
+    keep_all: bool = False,
 ) -> dict[str, Any]:
-    """Write the trained models of ``trained`` named in ``names`` into ``out_dir`` (replaced only once complete).
+    """Write the trained models of ``trained`` into ``out_dir`` (replaced only once complete).
 
-    The default model of each set is the one with the best η on the set's evaluation subset.
+    The default model of each set is the one of ``names`` with the best η on the set's evaluation subset;
+    each set ships its default and a card of the shared universal model (``keep_all``: every candidate).
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -66,23 +68,28 @@ def write_zoo(
         for key in catalog.sets:
             folder = staging / key
             folder.mkdir()
-            entry: dict[str, Any] = {"models": [], "eta": {}, "coverage_68": {}, "coverage_95": {}}
-            for name in names:
-                model = trained.models.get((key, name))
-                if model is None:
-                    continue
-                metrics = _metrics(model, catalog, key)
-                model.provenance_.metrics = metrics
+            candidates = {name: trained.models[(key, name)] for name in names if (key, name) in trained.models}
+            metrics = {name: _metrics(model, catalog, key) for name, model in candidates.items()}
+            eta = {name: m["evaluation"]["eta"] for name, m in metrics.items()}
+            default = max(eta, key=eta.get)
+            # Weights cost space; a set ships its default and the (shared) universal model.
+            shipped = [n for n in candidates if n == default or (n == "universal" and universal is not None)]
+            if keep_all:
+                shipped = list(candidates)
+            entry: dict[str, Any] = {"models": [], "eta": {}, "coverage_68": {}, "coverage_95": {}, "default": default}
+            entry["candidates_eta"] = eta
+            for name in shipped:
+                model = candidates[name]
+                model.provenance_.metrics = metrics[name]
                 if name == "universal" and universal is not None:
                     # The universal weights are stored once; each set's card points at them.
                     model.save(folder / "universal.json", dtype=dtype, weights_file=f"../{UNIVERSAL_FILE}")
                 else:
                     model.save(folder / f"{name}.npz", dtype=dtype)
                 entry["models"].append(name)
-                entry["eta"][name] = metrics["evaluation"]["eta"]
-                entry["coverage_68"][name] = metrics["coverage_68"]
-                entry["coverage_95"][name] = metrics["coverage_95"]
-            entry["default"] = max(entry["eta"], key=entry["eta"].get)
+                entry["eta"][name] = metrics[name]["evaluation"]["eta"]
+                entry["coverage_68"][name] = metrics[name]["coverage_68"]
+                entry["coverage_95"][name] = metrics[name]["coverage_95"]
             index["sets"][key] = entry
         (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         _swap_in(staging, out_dir)
