@@ -90,8 +90,9 @@ def test_cli_predicts_examples_to_json_csv_and_plot(tmp_path, capsys):
     csv_out = tmp_path / "pred.csv"
     assert main(["predict", str(EXAMPLES / "CuO_tenorite.cif"), "--element", "Cu", "--out", str(csv_out)]) == 0
     lines = csv_out.read_text().splitlines()
-    assert lines[0].startswith("source,formula,element,fidelity,model,model_version,site,multiplicity,e_start,p0")
-    assert lines[-1].split(",")[6] == "average"
+    header = "source,formula,element,fidelity,model,model_version,site,multiplicity,weight,quantity,ood_score,"
+    assert lines[0].startswith(header + "in_domain,e_start,p0")
+    assert [row.split(",")[6:10:3] for row in lines[-2:]] == [["average", "mean"], ["average", "std"]]
 
 
 def test_cli_bad_inputs_are_reported_and_good_ones_kept(tmp_path, capsys):
