@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from xasflow import __version__
 from xasflow.constants import energy_grid
 from xasflow.data.dataset import XASDataset
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import bootstrap_eta_difference, decile_spectra, improvement, win_rates
-from xasflow.evaluation.report import (
+from xasflow.experiments.report import (
     PUBLISHED_ETA,
     FeaturizerRow,
     ResultRow,
@@ -306,9 +304,3 @@ def _describe(recipe: Recipe) -> str:
         f"fine-tune: lr {f.lr:g}, weight decay {f.weight_decay:g}, schedule {f.schedule}, "
         f"BatchNorm statistics {'frozen' if f.freeze_batchnorm else 'updated'}"
     )
-
-
-def summarize(values: Iterable[float]) -> float:
-    """Median of finite values (used in logs)."""
-    arr = np.array([v for v in values if np.isfinite(v)])
-    return float(np.median(arr)) if len(arr) else float("nan")
