@@ -61,7 +61,7 @@ def test_column_text_and_override(tmp_path):
     np.testing.assert_allclose(read_measured(named).mu, mu)
     unnamed = tmp_path / "unnamed.dat"
     np.savetxt(unnamed, np.column_stack([energy, 2 * mu, mu]))
-    with pytest.raises(InputError, match="unnamed.dat.*--columns"):
+    with pytest.raises(InputError, match=r"unnamed\.dat.*--columns"):
         read_measured(unnamed)
     np.testing.assert_allclose(read_measured(unnamed, columns="1,3").mu, mu)
     np.testing.assert_allclose(read_measured(unnamed, columns="energy=1,mu=2").mu, 2 * mu)

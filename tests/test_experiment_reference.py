@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ spec = importlib.util.spec_from_file_location(
     "make_reference_structures", REPO / "scripts" / "make_reference_structures.py"
 )
 refs = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = refs  # dataclasses resolve their module
 spec.loader.exec_module(refs)
 
 
