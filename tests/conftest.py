@@ -46,3 +46,9 @@ def cu_feff_dataset(cu_tree: Path, data_root: Path):
 
     dataset, report = build_feff_dataset(cu_tree, "Cu", id_lists=published_id_lists(data_root, "Cu", "FEFF"))
     return dataset, report
+
+
+@pytest.fixture(scope="session")
+def experiment_root() -> Path:
+    """The measured reference spectra (``shared/data/experiment``, XDI files per element)."""
+    return _require(SHARED / "data" / "experiment")
