@@ -36,6 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_training_options(build)
     build.set_defaults(handler=_build)
 
+    recal = sub.add_parser(
+        "recalibrate",
+        help="refit std calibration and domain thresholds of a zoo on the evaluation rows (no retraining)",
+    )
+    recal.add_argument("--zoo-dir", type=Path, default=None, help="zoo to recalibrate (default: the packaged zoo)")
+    recal.add_argument("--out", type=Path, default=None, help="where to write (default: in place)")
+    add_training_options(recal)
+    recal.set_defaults(handler=_recalibrate)
+
 
 def _list(args: argparse.Namespace) -> int:
     from xasflow.zoo.registry import read_index
@@ -95,4 +104,19 @@ def _build(args: argparse.Namespace) -> int:
     for key, entry in sorted(index["sets"].items()):
         print(f"{key:<8} default {entry['default']:<9} " + "  ".join(f"{n} η={v:.2f}" for n, v in entry["eta"].items()))
     print(f"wrote {out} ({zoo_size(out) / 1e6:.1f} MB)")
+    return 0
+
+
+def _recalibrate(args: argparse.Namespace) -> int:
+    from xasflow.zoo.build import recalibrate_zoo
+    from xasflow.zoo.registry import zoo_dir
+
+    source = zoo_dir(args.zoo_dir)
+    out = args.out or source
+    command = "xasflow " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "xasflow zoo recalibrate"
+    index = recalibrate_zoo(catalog_from_args(args), source, out, provenance=command)
+    for key, entry in sorted(index["sets"].items()):
+        cov = "  ".join(f"{n} {entry['coverage_68'][n]:.1%}/{entry['coverage_95'][n]:.1%}" for n in entry["models"])
+        print(f"{key:<8} {cov}")
+    print(f"wrote {out}")
     return 0

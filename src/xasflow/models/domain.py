@@ -1,13 +1,21 @@
 """How unlike the training sites a site is: k-nearest-neighbour distance in standardised feature space.
 
-``ood_score`` = mean Euclidean distance to the ``k`` nearest training rows of the same element (features
-standardised with the training rows' mean and std), divided by a threshold: the ``quantile`` of the same
-distance over held-out in-domain rows. A site is ``in_domain`` when its score is ≤ 1, so by construction
-about ``1 − quantile`` of fresh in-domain rows are flagged.
+Each site is described by its standardised features (training mean and std) plus one more coordinate,
+``√d ·`` the z-score of the log of its raw feature magnitude: M3GNet node features sum messages from the
+neighbours, so their magnitude measures how much environment a site has, and an isolated or
+under-coordinated absorber (a Cu–O dimer in vacuum) has a smaller magnitude than any real crystal site even
+where its direction in feature space looks ordinary. ``√d`` makes that coordinate count like a typical
+distance between sites.
+
+``ood_score`` = mean distance to the ``k`` nearest training rows of the same element, divided by a
+threshold: the split-conformal ``1 − α`` quantile of the same distance over held-out in-domain rows (the
+⌈(n+1)(1−α)⌉-th smallest of n), so the expected share of fresh in-domain sites flagged is at most α = 1.5 %.
+A site is ``in_domain`` when its score is ≤ 1.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,17 +24,25 @@ from xasflow.data.splits import grouped_split
 from xasflow.errors import XasflowError
 
 K_NEIGHBOURS = 5
-#: Quantile of held-out in-domain distances used as the threshold.
-THRESHOLD_QUANTILE = 0.995
+#: Expected share of in-domain sites flagged (split-conformal level).
+ALPHA = 0.015
+
+
+def conformal_threshold(distances: np.ndarray, alpha: float = ALPHA) -> float:
+    """The ⌈(n+1)(1−α)⌉-th smallest distance (the largest when that rank exceeds n)."""
+    values = np.sort(np.asarray(distances, dtype=np.float64))
+    rank = math.ceil((len(values) + 1) * (1 - alpha))
+    return float(values[min(rank, len(values)) - 1])
 
 
 @dataclass
 class DomainReference:
-    """Training rows of one element, standardised, and the threshold fitted on held-out rows."""
+    """Training rows of one element in the domain space, and the threshold fitted on held-out rows."""
 
-    rows: np.ndarray  # (n, d) standardised reference rows, float32
-    mean: np.ndarray
-    scale: np.ndarray
+    rows: np.ndarray  # (n, d + 1) training rows in the domain space, float32
+    mean: np.ndarray  # (d,) feature mean of the training rows
+    scale: np.ndarray  # (d,) feature scale of the training rows
+    magnitude: np.ndarray  # (2,) mean and std of log |x| over the training rows
     k: int = K_NEIGHBOURS
     threshold: float | None = None
 
@@ -39,25 +55,33 @@ class DomainReference:
         std = X.std(axis=0)
         # Features that barely vary in training would turn noise into huge distances.
         scale = np.maximum(std, 1e-3 * max(float(np.median(std)), 1e-12))
-        return cls(((X - mean) / scale).astype(np.float32), mean, scale, k)
+        logs = np.log(np.maximum(np.linalg.norm(X, axis=1), 1e-12))
+        magnitude = np.array([logs.mean(), max(float(logs.std()), 1e-6)])
+        reference = cls(np.zeros((0, X.shape[1] + 1), np.float32), mean, scale, magnitude, k)
+        reference.rows = reference.embed(X)
+        return reference
 
-    def distance(self, X: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+    def embed(self, X: np.ndarray) -> np.ndarray:
+        """Rows in the domain space: standardised features and the weighted log-magnitude z-score."""
+        X = np.asarray(X, dtype=np.float64)
+        z = (X - self.mean) / self.scale
+        logs = np.log(np.maximum(np.linalg.norm(X, axis=1), 1e-12))
+        size = math.sqrt(X.shape[1]) * (logs - self.magnitude[0]) / self.magnitude[1]
+        return np.hstack([z, size[:, None]]).astype(np.float32)
+
+    def distance(self, X: np.ndarray) -> np.ndarray:
         """Mean distance of each row of ``X`` to its ``k`` nearest reference rows."""
         from sklearn.neighbors import NearestNeighbors
 
-        Z = ((np.asarray(X, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
-        k = self.k + (1 if exclude_self else 0)
-        nn = NearestNeighbors(n_neighbors=min(k, len(self.rows)), algorithm="brute").fit(self.rows)
-        dist, _ = nn.kneighbors(Z)
-        if exclude_self:
-            dist = dist[:, 1:]
+        nn = NearestNeighbors(n_neighbors=min(self.k, len(self.rows)), algorithm="brute").fit(self.rows)
+        dist, _ = nn.kneighbors(self.embed(X))
         return dist.mean(axis=1)
 
-    def fit_threshold(self, X_heldout: np.ndarray, quantile: float = THRESHOLD_QUANTILE) -> float:
+    def fit_threshold(self, X_heldout: np.ndarray) -> float:
         """Set the threshold from held-out in-domain rows; returns it."""
         if len(X_heldout) < 10:
             raise XasflowError(f"domain threshold needs at least 10 held-out rows, got {len(X_heldout)}")
-        self.threshold = float(np.quantile(self.distance(X_heldout), quantile))
+        self.threshold = conformal_threshold(self.distance(X_heldout))
         return self.threshold
 
     def score(self, X: np.ndarray) -> np.ndarray:
@@ -68,17 +92,20 @@ class DomainReference:
 
 
 def cross_fitted_flag_rate(
-    reference: DomainReference,
-    X_heldout: np.ndarray,
-    groups: np.ndarray,
-    quantile: float = THRESHOLD_QUANTILE,
-    seed: int = 0,
+    reference: DomainReference, X_heldout: np.ndarray, groups: np.ndarray, seed: int = 0, repeats: int = 5
 ) -> float:
-    """Share of held-out in-domain rows flagged when the threshold is fitted on the other material half."""
+    """Share of held-out in-domain rows flagged when the threshold is fitted on the other material half.
+
+    Averaged over ``repeats`` random halvings (seeds ``seed ... seed + repeats - 1``): one halving of a
+    small set is noisy.
+    """
     distances = reference.distance(X_heldout)
-    halves = grouped_split(np.asarray(groups), {"a": 0.5, "b": 0.5}, seed)
-    flagged = 0
-    for fit_half, test_half in (("a", "b"), ("b", "a")):
-        threshold = np.quantile(distances[halves == fit_half], quantile)
-        flagged += int(np.sum(distances[halves == test_half] > threshold))
-    return flagged / len(distances)
+    rates = []
+    for r in range(repeats):
+        halves = grouped_split(np.asarray(groups), {"a": 0.5, "b": 0.5}, seed + r)
+        flagged = 0
+        for fit_half, test_half in (("a", "b"), ("b", "a")):
+            threshold = conformal_threshold(distances[halves == fit_half])
+            flagged += int(np.sum(distances[halves == test_half] > threshold))
+        rates.append(flagged / len(distances))
+    return float(np.mean(rates))

@@ -25,13 +25,16 @@ from xasflow.models.card import (
     WeightsInfo,
     file_sha256,
 )
-from xasflow.models.domain import THRESHOLD_QUANTILE, DomainReference
+from xasflow.models.domain import ALPHA, DomainReference
 from xasflow.models.estimator import Provenance, XASRegressor
 from xasflow.models.network import SpectrumMLP
 
 STORAGE_DTYPES = {"float32": np.float32, "float16": np.float16}
 CALIBRATION_METHOD = "split-conformal per-energy scale of the member std (68.27 %), global z95; held-out rows"
-DOMAIN_METHOD = "mean distance to the k nearest training rows, standardised features"
+DOMAIN_METHOD = (
+    "mean distance to the k nearest training rows (standardised features + sqrt(d)-weighted log-magnitude z); "
+    "threshold: split-conformal 1-alpha quantile of held-out distances"
+)
 
 
 def _resampling(model: XASRegressor) -> str:
@@ -68,7 +71,7 @@ def build_card(model: XASRegressor, weights: WeightsInfo | None = None) -> Model
             k=reference.k,
             reference_rows=len(reference.rows),
             threshold=float(reference.threshold),
-            quantile=THRESHOLD_QUANTILE,
+            quantile=1 - ALPHA,
             heldout_flagged=round(float(getattr(model, "domain_flag_rate_", {}).get(element, float("nan"))), 6),
         )
         for element, reference in model.domain_.items()
@@ -132,6 +135,7 @@ def save_model(model: XASRegressor, path, dtype: str = "float32", weights_file: 
             arrays[f"domain__{element}__rows"] = reference.rows.astype(np.float16 if dtype == "float16" else np.float32)
             arrays[f"domain__{element}__mean"] = reference.mean
             arrays[f"domain__{element}__scale"] = reference.scale
+            arrays[f"domain__{element}__magnitude"] = reference.magnitude
         with atomic_path(weights_path, suffix=".npz") as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **arrays)
@@ -208,6 +212,7 @@ def model_from_card(card: ModelCard, weights: Path, source: Path) -> XASRegresso
                 arrays[key].astype(np.float32),
                 arrays[f"domain__{element}__mean"],
                 arrays[f"domain__{element}__scale"],
+                arrays[f"domain__{element}__magnitude"],
                 k=spec.k if spec else 5,
                 threshold=spec.threshold if spec else None,
             )

@@ -99,6 +99,48 @@ def write_zoo(
     return index
 
 
+def recalibrate_zoo(catalog: SetCatalog, zoo: Path, out_dir: Path, provenance: str = "") -> dict[str, Any]:
+    """Refit the calibration and domain thresholds of every model of ``zoo`` on its set's evaluation rows.
+
+    Weights are unchanged (the members are not retrained); cards, metrics and the index are rewritten into
+    ``out_dir`` (which may be ``zoo`` itself: it is replaced only once complete).
+    """
+    from xasflow.training.modes import calibrate_on_eval
+    from xasflow.zoo.registry import load_model, read_index
+
+    index = read_index(zoo)
+    out_dir = Path(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        shutil.copytree(zoo, staging, dirs_exist_ok=True)
+        universal_card = zoo / "universal_FEFF.json"
+        if universal_card.exists():
+            universal = XASRegressor.load(universal_card)
+            calibrate_on_eval(universal, catalog.feff())
+            universal.save(staging / UNIVERSAL_FILE, dtype=index["storage_dtype"])
+        for key, entry in index["sets"].items():
+            element, fidelity = key.split("_")
+            for name in entry["models"]:
+                model = load_model(element, fidelity, name, root=zoo)
+                calibrate_on_eval(model, [catalog.sets[key]])
+                metrics = _metrics(model, catalog, key)
+                model.provenance_.metrics = metrics
+                if name == "universal" and universal_card.exists():
+                    model.save(staging / key / "universal.json", weights_file=f"../{UNIVERSAL_FILE}")
+                else:
+                    model.save(staging / key / f"{name}.npz", dtype=index["storage_dtype"])
+                entry["eta"][name] = metrics["evaluation"]["eta"]
+                entry["coverage_68"][name] = metrics["coverage_68"]
+                entry["coverage_95"][name] = metrics["coverage_95"]
+        index["recalibrated"] = provenance
+        (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        _swap_in(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return index
+
+
 def _swap_in(staging: Path, out_dir: Path) -> None:
     """Replace ``out_dir`` by ``staging`` (the old zoo survives until the new one is complete)."""
     if out_dir.exists():
