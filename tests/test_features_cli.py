@@ -11,8 +11,8 @@ import pytest
 from xasflow.cli.main import main
 from xasflow.data.dataset import XASDataset
 from xasflow.data.published import load_published
-from xasflow.data.structures import read_structure
 from xasflow.features import get_featurizer
+from xasflow.io.structures import read_structure
 
 
 @pytest.fixture(autouse=True)

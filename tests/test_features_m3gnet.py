@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xasflow.data.ids import parse_site_id
-from xasflow.data.published import read_matrix
-from xasflow.data.structures import read_structure
 from xasflow.errors import XasflowError
 from xasflow.features import get_featurizer
 from xasflow.features.m3gnet import M3GNetFeaturizer, packaged_weights_dir
+from xasflow.io.omnixas import parse_site_id, read_matrix
+from xasflow.io.structures import read_structure
 
 N_STRUCTURES = 50
 

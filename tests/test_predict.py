@@ -12,8 +12,9 @@ import pytest
 import xasflow
 from xasflow.cli.main import main
 from xasflow.constants import energy_grid
-from xasflow.data.published import read_matrix
-from xasflow.inference.sites import absorbing_sites
+from xasflow.data.sites import absorbing_sites
+from xasflow.io.omnixas import read_matrix
+from xasflow.io.predictions import read_predictions
 from xasflow.zoo import load_model
 
 EXAMPLES = Path(xasflow.__file__).parent / "examples" / "structures"
@@ -90,8 +91,11 @@ def test_cli_predicts_examples_to_json_csv_and_plot(tmp_path, capsys):
     csv_out = tmp_path / "pred.csv"
     assert main(["predict", str(EXAMPLES / "CuO_tenorite.cif"), "--element", "Cu", "--out", str(csv_out)]) == 0
     lines = csv_out.read_text().splitlines()
-    assert lines[0].startswith("source,formula,element,fidelity,model,model_version,site,multiplicity,e_start,p0")
-    assert lines[-1].split(",")[6] == "average"
+    assert lines[0].startswith("source,formula,element,fidelity,model,model_version,site,kind,multiplicity,weight,")
+    assert lines[-1].split(",")[6:8] == ["average", "mean"]
+    # Both outputs read back to the same records.
+    from_json = [p for p in read_predictions(out)[0] if Path(p["source"]).name == "CuO_tenorite.cif"]
+    assert read_predictions(csv_out)[0] == from_json
 
 
 def test_cli_bad_inputs_are_reported_and_good_ones_kept(tmp_path, capsys):

@@ -14,8 +14,8 @@ import pytest
 
 from xasflow.cli.main import main
 from xasflow.data.dataset import XASDataset
-from xasflow.data.structures import read_structure
 from xasflow.data.xmu import spectrum_from_xmu
+from xasflow.io.structures import read_structure
 from xasflow.simulation.cards import FAST, PUBLISHED
 from xasflow.simulation.inputs import build_site_input
 from xasflow.simulation.output import MARKER, site_dir

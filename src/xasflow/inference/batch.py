@@ -18,7 +18,7 @@ def _predictor(options: RunOptions):
     from xasflow.inference.predictor import Predictor
 
     if options not in _WORKER_PREDICTORS:
-        _WORKER_PREDICTORS[options] = Predictor(options.fidelity, options.model, options.sites)
+        _WORKER_PREDICTORS[options] = Predictor(options.fidelity, options.model, options.sites, options.symprec)
     return _WORKER_PREDICTORS[options]
 
 

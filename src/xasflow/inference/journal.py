@@ -19,6 +19,7 @@ class RunOptions:
     fidelity: str
     model: str | None
     sites: str
+    symprec: float = 0.01
 
 
 def input_key(path: Path) -> str:
@@ -65,6 +66,8 @@ class Journal:
     def append(self, record: dict[str, Any]) -> None:
         """Record one finished input (flushed immediately)."""
         new = not self.path.exists()
+        if new:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # outputs create their folder
         with open(self.path, "a") as handle:
             if new:
                 handle.write(json.dumps({"options": asdict(self.options)}) + "\n")

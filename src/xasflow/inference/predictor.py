@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from xasflow.constants import ELEMENTS, energy_grid
+from xasflow.data.sites import DEFAULT_SYMPREC, absorbing_sites, check_symprec, parse_selection
 from xasflow.errors import InputError, XasflowError, check_element, check_fidelity
-from xasflow.inference.sites import absorbing_sites, parse_selection
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,26 @@ def _model_version(card: dict[str, Any]) -> str:
     return f"{card.get('version', '')}+{digest}" if digest else str(card.get("version", ""))
 
 
+def check_model_name(model: str | None, element: str | None, fidelity: str) -> None:
+    """Refuse, before any work, a model the zoo cannot give.
+
+    With ``element``, the set's model is looked up (so a set without models fails here too);
+    without, ``model`` must be the name of a model of some set.
+    """
+    from xasflow.zoo.registry import read_index
+
+    if element is not None:
+        from xasflow.zoo import load_model
+
+        load_model(element, fidelity, model)
+        return
+    if model is None:
+        return
+    names = sorted({n for entry in read_index()["sets"].values() for n in entry["models"]})
+    if model not in names:
+        raise XasflowError(f"no model {model!r} in the zoo; choose one of {', '.join(names)}")
+
+
 class Predictor:
     """Loads featurizers and zoo models once and predicts many structures.
 
@@ -98,12 +118,21 @@ class Predictor:
         Zoo model name (``"tuned"``, ``"expert"``, ``"universal"``); ``None`` = each set's default.
     sites
         ``"inequivalent"``, ``"all"`` or a list of site indices.
+    symprec
+        Symmetry tolerance (Å) of the equivalence classes.
     """
 
-    def __init__(self, fidelity: str = "FEFF", model: str | None = None, sites: str | list[int] = "inequivalent"):
+    def __init__(
+        self,
+        fidelity: str = "FEFF",
+        model: str | None = None,
+        sites: str | list[int] = "inequivalent",
+        symprec: float = DEFAULT_SYMPREC,
+    ):
         self.fidelity = check_fidelity(fidelity)
         self.model_name = model
-        self.selection = parse_selection(sites) if isinstance(sites, str) else list(sites)
+        self.selection = parse_selection(sites if isinstance(sites, str) else ",".join(map(str, sites)))
+        self.symprec = check_symprec(symprec)
         self._models: dict[str, Any] = {}
         self._featurizers: dict[str, Any] = {}
 
@@ -136,9 +165,12 @@ class Predictor:
         XasflowError
             When no model exists for the element at this fidelity.
         """
+        from xasflow.io.structures import check_structure
+
         element = check_element(element)
+        check_structure(structure, source)
         model = self.model_for(element)
-        chosen = absorbing_sites(structure, element, self.selection, source)
+        chosen = absorbing_sites(structure, element, self.selection, source, self.symprec)
         featurizer = self.featurizer_for(model.card.get("featurizer", {}).get("name", "m3gnet"))
         features = featurizer.featurize(structure, [s.index for s in chosen], source=source)
         spectra = model.predict(features)
@@ -183,7 +215,7 @@ class Predictor:
 
     def predict_path(self, path: str | Path, element: str | None = None) -> tuple[list[Prediction], list[str]]:
         """Predict one structure file; returns predictions and notes on skipped elements."""
-        from xasflow.data.structures import read_structure
+        from xasflow.io.structures import read_structure
 
         source = str(path)
         structure = read_structure(path)
@@ -197,6 +229,7 @@ def predict(
     fidelity: str = "FEFF",
     model: str | None = None,
     sites: str | list[int] = "inequivalent",
+    symprec: float = DEFAULT_SYMPREC,
 ) -> Prediction | list[Prediction]:
     """Predict the K-edge XANES of a structure.
 
@@ -206,7 +239,7 @@ def predict(
         A pymatgen ``Structure`` or a path to any structure file pymatgen reads.
     element
         Absorbing element; ``None`` = every supported element present (returns a list).
-    fidelity, model, sites
+    fidelity, model, sites, symprec
         See :class:`Predictor`.
 
     Returns
@@ -219,9 +252,9 @@ def predict(
     >>> result = xasflow.predict("Cu2O.cif", element="Cu")  # doctest: +SKIP
     >>> result.energies, result.average, [s.multiplicity for s in result.sites]  # doctest: +SKIP
     """
-    predictor = Predictor(fidelity=fidelity, model=model, sites=sites)
+    predictor = Predictor(fidelity=fidelity, model=model, sites=sites, symprec=symprec)
     if isinstance(structure, (str, Path)):
-        from xasflow.data.structures import read_structure
+        from xasflow.io.structures import read_structure
 
         source = str(structure)
         structure = read_structure(structure)

@@ -45,9 +45,9 @@ def featurize_feff_tree(root: Path, element: str, progress: bool = True) -> XASD
     The published id lists define the rows, so the outlier filter is not applied again.
     """
     from xasflow.data.feff_tree import build_feff_dataset
-    from xasflow.data.layout import feff_element_dir
     from xasflow.features import get_featurizer
     from xasflow.features.dataset import add_features
+    from xasflow.io.lightshow import element_dir as feff_element_dir
 
     lists = published_id_lists(root, element, "FEFF")
     if "train" not in lists:
