@@ -65,7 +65,8 @@ def _predict_structures(args: argparse.Namespace) -> int:
         check_output_file(args.out, OUTPUT_SUFFIXES)
     if args.plot is not None:
         check_output_file(args.plot, FIGURE_SUFFIXES)
-    check_model_name(args.model, element, fidelity)
+    if not (args.workers or args.scheduler):
+        check_model_name(args.model, element, fidelity)  # on Dask, each worker checks as it loads the model
     paths, folder_problems = collect_inputs(args.paths)
     options = RunOptions(element=element, fidelity=fidelity, model=args.model, sites=args.sites, symprec=symprec)
     journal = Journal(args.out or args.plot, options)

@@ -195,8 +195,7 @@ class M3GNetFeaturizer:
         InputError
             Molecule, disordered structure, element unknown to the model, or site out of range.
         """
-        check_structure(structure, source, self.element_types)
-        indices = check_sites(structure, sites, source)
+        indices = check_sites(structure, sites, source)  # the structure is checked by node_features
         if not indices:
             return np.zeros((0, self.dim))
         return self.node_features(structure, source)[indices]

@@ -155,8 +155,11 @@ class Predictor:
         """Spectra ``(n, 141)`` from feature rows ``(n, d)`` in the published convention."""
         return self.model_for(check_element(element)).predict(np.asarray(features, dtype=np.float64))
 
-    def predict_structure(self, structure, element: str, source: str = "structure") -> Prediction:
+    def predict_structure(self, structure, element: str, source: str = "structure", check: bool = True) -> Prediction:
         """Per-site and averaged spectra of ``element`` in ``structure``.
+
+        ``check=False`` skips :func:`~xasflow.io.structures.check_structure` for a structure that
+        :func:`~xasflow.io.structures.read_structure` has just checked.
 
         Raises
         ------
@@ -168,11 +171,14 @@ class Predictor:
         from xasflow.io.structures import check_structure
 
         element = check_element(element)
-        check_structure(structure, source)
+        if check:
+            check_structure(structure, source)
         model = self.model_for(element)
         chosen = absorbing_sites(structure, element, self.selection, source, self.symprec)
         featurizer = self.featurizer_for(model.card.get("featurizer", {}).get("name", "m3gnet"))
         features = featurizer.featurize(structure, [s.index for s in chosen], source=source)
+        if not np.all(np.isfinite(features)):
+            raise InputError(source, "featurization gave NaN or infinite values")
         spectra = model.predict(features)
         weights = np.array([s.weight for s in chosen])
         average = weights @ spectra / weights.sum()
@@ -220,7 +226,7 @@ class Predictor:
         source = str(path)
         structure = read_structure(path)
         elements, notes = self.elements_to_predict(structure, element, source)
-        return [self.predict_structure(structure, e, source) for e in elements], notes
+        return [self.predict_structure(structure, e, source, check=False) for e in elements], notes
 
 
 def predict(
