@@ -54,10 +54,10 @@ def check_output_file(path: str | os.PathLike[str], suffixes: tuple[str, ...] | 
         Naming the path and the reason.
     """
     path = Path(path)
-    if suffixes is not None and path.suffix.lower() not in suffixes:
-        raise XasflowError(f"{path}: output must end in {' or '.join(suffixes)}")
     if path.is_dir():
         raise XasflowError(f"{path}: is a folder; give a file name")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise XasflowError(f"{path}: output must end in {' or '.join(suffixes)}")
     _check_parent_writable(path)
     return path
 

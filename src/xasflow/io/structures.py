@@ -74,7 +74,7 @@ def check_structure(structure, source: str | Path) -> None:
     """Raise ``InputError`` naming ``source`` unless ``structure`` is a usable crystal.
 
     Checks, in order: a lattice (not a ``Molecule``), at least one atom, full occupancies,
-    finite lattice and coordinates, cell volume of at least :data:`MIN_VOLUME_PER_ATOM` per atom,
+    real elements, finite lattice and coordinates, cell volume of at least :data:`MIN_VOLUME_PER_ATOM` per atom,
     and no two atoms (periodic images included) closer than :data:`MIN_DISTANCE`.
     """
     import numpy as np
@@ -86,6 +86,10 @@ def check_structure(structure, source: str | Path) -> None:
         raise InputError(source, "structure has no atoms")
     if not structure.is_ordered:
         raise InputError(source, "disordered structure (partial occupancies) is not supported")
+    from pymatgen.core.periodic_table import DummySpecies
+
+    if unknown := sorted({str(sp) for sp in structure.composition if isinstance(sp, DummySpecies)}):
+        raise InputError(source, f"unknown element {', '.join(unknown)} (not in the periodic table)")
     if not (np.all(np.isfinite(structure.lattice.matrix)) and np.all(np.isfinite(structure.frac_coords))):
         raise InputError(source, "non-finite (NaN or infinite) lattice or atomic coordinates")
     volume = abs(float(np.linalg.det(structure.lattice.matrix)))
