@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from xasflow.constants import E_START, energy_grid
-from xasflow.data.feff_tree import build_feff_dataset
 from xasflow.data.outliers import outlier_mask
 from xasflow.data.published import load_published, published_id_lists
 from xasflow.data.xmu import read_xmu, spectrum_from_xmu
@@ -32,8 +31,8 @@ def test_rebuilt_val_rows_equal_published(cu_feff_dataset, data_root):
     assert relative.max() < 1e-9
 
 
-def test_outlier_filter_reproduces_published_counts(cu_tree, data_root):
-    raw, report = build_feff_dataset(cu_tree, "Cu", drop_outliers=False)
+def test_outlier_filter_reproduces_published_counts(cu_feff_raw, data_root):
+    raw, report = cu_feff_raw
     assert len(raw) == 4831
     assert len(report.unfinished) == 2
     listed = {i for ids in published_id_lists(data_root, "Cu", "FEFF").values() for i in ids}

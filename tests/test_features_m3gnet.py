@@ -15,11 +15,6 @@ N_STRUCTURES = 50
 
 
 @pytest.fixture(scope="module")
-def m3gnet():
-    return get_featurizer("m3gnet")
-
-
-@pytest.fixture(scope="module")
 def published_cu_val(data_root):
     ids = (data_root / "material_id_and_site" / "Cu_FEFF_val.txt").read_text().split()
     return ids, read_matrix(data_root / "ml_data" / "Cu_FEFF_val_X.txt.gz", 64)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from xasflow import __version__
 from xasflow.constants import energy_grid
@@ -302,9 +300,3 @@ def _describe(recipe: Recipe) -> str:
         f"fine-tune: lr {f.lr:g}, weight decay {f.weight_decay:g}, schedule {f.schedule}, "
         f"BatchNorm statistics {'frozen' if f.freeze_batchnorm else 'updated'}"
     )
-
-
-def summarize(values: Iterable[float]) -> float:
-    """Median of finite values (used in logs)."""
-    arr = np.array([v for v in values if np.isfinite(v)])
-    return float(np.median(arr)) if len(arr) else float("nan")

@@ -13,7 +13,6 @@ from xasflow.models.regressor import XASRegressor
 #: Environment variable pointing at an alternative zoo folder (e.g. one rebuilt with ``xasflow zoo build``).
 ZOO_DIR_ENV = "XASFLOW_ZOO_DIR"
 INDEX_NAME = "index.json"
-MODEL_NAMES = ("expert", "universal", "tuned")
 
 
 def packaged_zoo_dir() -> Path:
