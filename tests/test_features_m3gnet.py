@@ -88,3 +88,22 @@ def test_hub_name_is_not_downloaded_by_default(monkeypatch):
 def test_unknown_featurizer_name():
     with pytest.raises(XasflowError, match="unknown featurizer"):
         get_featurizer("mace")
+
+
+def test_featurizer_start_up_leaves_out_lightning_and_dynamo_until_used() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import xasflow
+
+    code = (
+        "import sys; from xasflow.features import get_featurizer; get_featurizer('m3gnet'); "
+        "print('lightning' in sys.modules, type(sys.modules['torch._dynamo']).__name__); "
+        "import matgl, torch; matgl.MGLPotentialTrainer; torch._dynamo.OptimizedModule; "
+        "print('lightning' in sys.modules, type(sys.modules['torch._dynamo']).__name__)"
+    )
+    env = {"PYTHONPATH": str(Path(xasflow.__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1", "PATH": ""}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    # Deferred at start-up; still there, for real, as soon as someone uses them.
+    assert done.stdout.split("\n")[:2] == ["False _Deferred", "True module"]
