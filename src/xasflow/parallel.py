@@ -53,7 +53,9 @@ def start_client(workers: int = 1, scheduler: str | None = None, env: dict[str, 
             raise XasflowError(f"cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}: {exc})") from exc
     if workers < 1:
         raise XasflowError("--workers must be at least 1 for a local Dask cluster")
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON}):
+    # The statistical profiler samples every worker's stack each 10 ms: CPU the tasks need more.
+    settings = {"distributed.nanny.pre-spawn-environ": WORKER_ENVIRON, "distributed.worker.profile.enabled": False}
+    with dask.config.set(settings):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
