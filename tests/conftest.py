@@ -62,3 +62,9 @@ def m3gnet():
     from xasflow.features import get_featurizer
 
     return get_featurizer("m3gnet")
+
+
+@pytest.fixture(scope="session")
+def experiment_root() -> Path:
+    """The measured reference spectra (``shared/data/experiment``, XDI files per element)."""
+    return _require(SHARED / "data" / "experiment")

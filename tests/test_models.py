@@ -1,4 +1,4 @@
-"""XASRegressor: determinism, persistence with checksums, input validation."""
+"""XASRegressor: scikit-learn contract, determinism, ensembles, persistence with card + weights checksums."""
 
 from __future__ import annotations
 
@@ -6,56 +6,76 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from xasflow.errors import InputError, XasflowError
-from xasflow.models import ModelConfig, XASRegressor
-from xasflow.training.config import TrainConfig
+from xasflow.models import ModelCard, XASRegressor
 
-FAST = TrainConfig(max_epochs=6, patience=3, batch_size=16)
+FAST = {"max_epochs": 6, "patience": 3, "batch_size": 16, "hidden": (32, 16), "n_members": 3, "element": "Cu"}
 
 
-def _toy(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _toy(n: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     X = rng.normal(0, 300, (n, 64))
     y = np.abs(np.sin(X[:, :1] / 300 + np.linspace(0, 3, 141))) + 0.5
     return X, y
 
 
-def _fit(seed: int = 0, **kwargs) -> XASRegressor:
+def _fit(**kwargs) -> XASRegressor:
     X, y = _toy()
-    model = XASRegressor(ModelConfig((32, 16), **kwargs), element="Cu")
-    return model.fit(
-        X[:45], y[:45], X_stop=X[45:], y_stop=y[45:], train=TrainConfig(**{**FAST.as_dict(), "seed": seed})
-    )
+    model = XASRegressor(**{**FAST, **kwargs}).fit(X[:60], y[:60])
+    return model.calibrate(X[60:], y[60:])
 
 
-def test_same_seed_same_weights_other_seed_differs() -> None:
-    a, b, c = _fit(seed=3), _fit(seed=3), _fit(seed=4)
-    state_a, state_b = a.networks[0].state_dict(), b.networks[0].state_dict()
-    for key in state_a:
-        assert np.array_equal(state_a[key].numpy(), state_b[key].numpy()), key
-    weights = [k for k in a.networks[0].state_dict() if k.endswith("weight")]
-    assert any(not np.array_equal(a.networks[0].state_dict()[k], c.networks[0].state_dict()[k]) for k in weights)
+def test_sklearn_contract_get_set_params_and_clone() -> None:
+    model = _fit(dropout=0.2, random_state=7)
+    params = model.get_params()
+    assert params["dropout"] == 0.2 and params["random_state"] == 7 and params["hidden"] == (32, 16)
+    copy = clone(model)
+    assert copy.get_params() == params
+    assert not hasattr(copy, "networks_") and not hasattr(copy, "calibration_")
+    with pytest.raises(XasflowError, match="not trained"):
+        copy.predict(np.zeros((1, 64)))
+    copy.set_params(dropout=0.3)
+    assert copy.dropout == 0.3 and model.dropout == 0.2
 
 
-def test_predict_shape_and_rows_independent_of_the_batch() -> None:
-    model = _fit(standardize=True)
+def test_same_seed_same_ensemble_other_seed_differs() -> None:
     X, _ = _toy(10, seed=1)
-    out = model.predict(X)
-    assert out.shape == (10, 141) and np.all(np.isfinite(out))
-    # Inference mode: a row's spectrum does not depend on the other rows (BatchNorm, dropout off) ...
-    np.testing.assert_allclose(model.predict(X[3:4])[0], out[3], rtol=1e-6)
-    # ... and depends on the row itself.
-    assert np.abs(out[0] - out[1]).max() > 0
+    a, b, c = _fit(random_state=3), _fit(random_state=3), _fit(random_state=4)
+    assert np.array_equal(a.predict(X), b.predict(X))
+    assert not np.allclose(a.predict(X), c.predict(X))
+    members = a.predict_members(X)
+    assert members.shape == (3, 10, 141)
+    # Members differ (seed and early-stopping share), so the ensemble has a spread.
+    assert np.all(members.std(axis=0).mean(axis=1) > 0)
 
 
-def test_save_load_roundtrip_and_float16(tmp_path) -> None:
+def test_predict_return_std_needs_calibration() -> None:
+    X, y = _toy()
+    model = XASRegressor(**FAST).fit(X[:60], y[:60])
+    mean = model.predict(X[60:])
+    assert mean.shape == (20, 141)
+    with pytest.raises(XasflowError, match="not calibrated"):
+        model.predict(X[60:], return_std=True)
+    model.calibrate(X[60:], y[60:])
+    mean2, std = model.predict(X[60:], return_std=True)
+    assert np.array_equal(mean, mean2) and std.shape == mean.shape and np.all(std > 0)
+
+
+def test_save_load_roundtrip_float16_and_card(tmp_path) -> None:
     model = _fit()
     X, _ = _toy(8, seed=2)
-    card = model.save(tmp_path / "m.npz")
-    loaded = XASRegressor.load(card)
+    card_path = model.save(tmp_path / "m.npz")
+    loaded = XASRegressor.load(card_path)
     assert np.allclose(loaded.predict(X), model.predict(X), atol=1e-6)
-    assert loaded.card["weights"]["sha256"] == json.loads(card.read_text())["weights"]["sha256"]
+    assert np.allclose(loaded.predict(X, return_std=True)[1], model.predict(X, return_std=True)[1], atol=1e-5)
+    assert np.allclose(loaded.domain_score(X), model.domain_score(X), rtol=1e-5)
+    assert loaded.get_params() == model.get_params() | {"featurizer": loaded.featurizer}
+    card = ModelCard.read(card_path)
+    assert card.ensemble.members == 3 and card.ensemble.seeds == (0, 1, 2)
+    assert card.energy_grid.points == 141 and card.calibration["Cu"].z95 > 1
+    assert card.featurizer.name == "m3gnet" and "M3GNet" in card.featurizer.version
     half = XASRegressor.load(model.save(tmp_path / "h.npz", dtype="float16"))
     assert (tmp_path / "h.npz").stat().st_size < (tmp_path / "m.npz").stat().st_size
     assert np.allclose(half.predict(X), model.predict(X), rtol=0.02, atol=0.02)
@@ -71,12 +91,56 @@ def test_tampered_weights_are_rejected(tmp_path) -> None:
         XASRegressor.load(card)
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["params"].update(conditioning=["Cu", "Ti"]), "modified after saving"),
+        (lambda c: c["calibration"]["Cu"]["scale"].__setitem__(0, 9.0), "modified after saving"),
+        (lambda c: c.update(element="Ti"), "modified after saving"),
+    ],
+)
+def test_edited_card_is_rejected(tmp_path, edit, message) -> None:
+    card_path = _fit().save(tmp_path / "m.npz")
+    card = json.loads(card_path.read_text())
+    edit(card)
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(XasflowError, match=message):
+        XASRegressor.load(card_path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.pop("featurizer"), "malformed model card"),
+        (lambda c: c.update(energy_grid={"start_eV": 1.0, "step_eV": 0.25, "points": 141}), "energy grid"),
+        (lambda c: c["calibration"]["Cu"].update(scale=[1.0] * 10), "calibration block"),
+        (lambda c: c.update(element="Xx"), "not supported"),
+        (lambda c: c["ensemble"].update(members=4), "ensemble"),
+    ],
+)
+def test_inconsistent_card_is_rejected_even_with_a_fresh_checksum(tmp_path, edit, message) -> None:
+    from xasflow.models.card import content_digest
+
+    card_path = _fit().save(tmp_path / "m.npz")
+    card = json.loads(card_path.read_text())
+    edit(card)
+    card["content_sha256"] = content_digest(card)
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(XasflowError, match=message):
+        XASRegressor.load(card_path)
+
+
 def test_missing_or_foreign_card(tmp_path) -> None:
     with pytest.raises(XasflowError, match="card missing"):
         XASRegressor.load(tmp_path / "nothing.json")
     (tmp_path / "x.json").write_text('{"format": "something else"}')
     with pytest.raises(XasflowError, match="not an xasflow model card"):
         XASRegressor.load(tmp_path / "x.json")
+    (tmp_path / "y.json").write_text("not json at all")
+    with pytest.raises(XasflowError, match="not a model card"):
+        XASRegressor.load(tmp_path / "y.json")
+    with pytest.raises(XasflowError, match="not a model"):
+        XASRegressor.load(tmp_path / "structure.cif")
 
 
 def test_bad_inputs_give_clear_errors() -> None:
@@ -94,18 +158,28 @@ def test_bad_inputs_give_clear_errors() -> None:
     y = y.copy()
     y[0, 0] = np.inf
     with pytest.raises(InputError, match="spectra"):
-        XASRegressor(ModelConfig((8,)), element="Cu").fit(X, y, train=FAST)
-    with pytest.raises(XasflowError, match="not trained"):
-        XASRegressor(ModelConfig((8,)), element="Cu").predict(X)
+        XASRegressor(**FAST).fit(X, y)
+    with pytest.raises(XasflowError, match="n_members"):
+        XASRegressor(**{**FAST, "n_members": 0}).fit(*_toy())
 
 
 def test_conditioned_model_needs_known_element() -> None:
     X, y = _toy()
-    elements = ["Cu", "Ti"] * 30
-    model = XASRegressor(ModelConfig((16,), conditioning=("Ti", "Cu")), name="universal")
-    model.fit(X, y, elements=elements, train=FAST)
-    assert model.predict(X[:2], element="Ti").shape == (2, 141)
+    elements = ["Cu", "Ti"] * 40
+    model = XASRegressor(**{**FAST, "element": None, "conditioning": ("Ti", "Cu"), "kind": "universal"})
+    model.fit(X, y, elements=elements)
+    assert model.predict(X[:2], elements="Ti").shape == (2, 141)
     with pytest.raises(XasflowError, match="name the element"):
         model.predict(X[:2])
     with pytest.raises(XasflowError, match="cannot predict Fe"):
-        model.predict(X[:2], element="Fe")
+        model.predict(X[:2], elements="Fe")
+
+
+def test_warm_start_continues_from_the_weights() -> None:
+    X, y = _toy()
+    model = XASRegressor(**FAST).fit(X[:60], y[:60])
+    before = model.predict(X[60:])
+    model.set_params(warm_start=True, max_epochs=1, lr=1e-6)
+    model.fit(X[:60], y[:60])
+    # One epoch at a tiny learning rate barely moves a warm-started ensemble (a fresh one would differ).
+    assert np.allclose(model.predict(X[60:]), before, atol=0.05)

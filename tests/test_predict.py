@@ -92,8 +92,9 @@ def test_cli_predicts_examples_to_json_csv_and_plot(tmp_path, capsys):
     csv_out = tmp_path / "pred.csv"
     assert main(["predict", str(EXAMPLES / "CuO_tenorite.cif"), "--element", "Cu", "--out", str(csv_out)]) == 0
     lines = csv_out.read_text().splitlines()
-    assert lines[0].startswith("source,formula,element,fidelity,model,model_version,site,kind,multiplicity,weight,")
-    assert lines[-1].split(",")[6:8] == ["average", "mean"]
+    header = "source,formula,element,fidelity,model,model_version,site,multiplicity,weight,quantity,ood_score,"
+    assert lines[0].startswith(header + "in_domain,") and ",e_start,p0," in lines[0]
+    assert [row.split(",")[6:10:3] for row in lines[-2:]] == [["average", "mean"], ["average", "std"]]
     # Both outputs read back to the same records.
     from_json = [p for p in read_predictions(out)[0] if Path(p["source"]).name == "CuO_tenorite.cif"]
     assert read_predictions(csv_out)[0] == from_json

@@ -19,7 +19,7 @@ from xasflow.training.pipeline import train_all
 from xasflow.zoo.build import write_zoo
 from xasflow.zoo.registry import available_models, load_model
 
-QUICK = IMPROVED.with_max_epochs(4)
+QUICK = IMPROVED.with_max_epochs(4).with_ensemble(2)
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +67,16 @@ def test_all_modes_end_to_end(small_catalog, tmp_path) -> None:
         assert (key, "expert") in keys and (key, "tuned") in keys
     assert ("Ti_VASP", "universal") not in keys
     universal = trained.models[("*", "universal")]
-    assert universal.config.conditioning == ("Ti", "Cr")
+    assert universal.conditioning == ("Ti", "Cr")
     tuned = trained.models[("Ti_VASP", "tuned")]
-    assert tuned.fidelity == "VASP" and tuned.config.hidden == universal.config.hidden
+    assert tuned.fidelity == "VASP" and tuned.kind == "cross-fidelity" and tuned.hidden == universal.hidden
     for (key, _), model in trained.models.items():
         if key == "*":
             continue
         scores, pred = evaluate(model, small_catalog.sets[key])
-        assert pred.shape == (scores.n, 141) and np.all(pred >= 0) and np.isfinite(scores.eta)
+        assert pred.shape == (scores.n, 141) and np.isfinite(scores.eta)
+        # Every model is a calibrated ensemble for its set's element.
+        assert len(model.networks_) == 2 and small_catalog.sets[key].element in model.calibration_
     # A zoo written from these models loads back, checksums verified, with a default per set.
     index = write_zoo(small_catalog, trained, tmp_path / "zoo", dtype="float16")
     assert set(index["sets"]) == {"Ti_FEFF", "Cr_FEFF", "Ti_VASP"}
@@ -85,17 +87,24 @@ def test_all_modes_end_to_end(small_catalog, tmp_path) -> None:
     card = json.loads((tmp_path / "zoo" / "Cr_FEFF" / "expert.json").read_text())
     assert card["metrics"]["evaluation"]["n"] == len(small_catalog.sets["Cr_FEFF"].eval)
     assert len(card["baseline_spectrum"]) == 141 and card["energy_grid"]["points"] == 141
+    assert (
+        0 < card["metrics"]["coverage_68"] < 1
+        and card["calibration"]["Cr"]["rows"] == card["metrics"]["evaluation"]["n"]
+    )
+    assert card["ensemble"]["members"] == 2 and card["data"]["Cr_FEFF"]["sizes"]["eval"] > 0
 
 
-def test_fine_tuning_starts_from_universal_and_never_ends_worse_on_stop(small_catalog) -> None:
-    recipe = dataclasses.replace(REFERENCE.with_max_epochs(3), condition_universal=True)
+def test_fine_tuning_works_on_a_copy_of_the_universal_model(small_catalog) -> None:
+    recipe = dataclasses.replace(REFERENCE.with_max_epochs(3).with_ensemble(2), condition_universal=True)
     universal = train_universal(small_catalog.feff(), recipe)
     data = small_catalog.sets["Cr_FEFF"]
-    before, _ = evaluate(universal.copy(element="Cr"), data, "stop")
+    before = universal.predict(data.eval.X, elements="Cr")
     tuned = fine_tune(universal, data, recipe)
-    after, _ = evaluate(tuned, data, "stop")
-    assert after.mse <= before.mse + 1e-9
-    assert universal.networks[0] is not tuned.networks[0]
+    # Fine-tuning changes a copy: the universal ensemble is untouched.
+    assert np.array_equal(universal.predict(data.eval.X, elements="Cr"), before)
+    assert universal.networks_[0] is not tuned.networks_[0]
+    assert not np.array_equal(tuned.predict(data.eval.X), before)
+    assert tuned.provenance_.pretraining["kind"] == "universal FEFF"
 
 
 def test_expert_training_is_deterministic(small_catalog) -> None:
@@ -108,7 +117,7 @@ def test_expert_training_is_deterministic(small_catalog) -> None:
 def test_cli_train_and_evaluate(data_root, tmp_path, capsys) -> None:
     out = tmp_path / "cr.npz"
     args = ["train", "--mode", "expert", "--element", "Cr", "--data-dir", str(data_root), "--out", str(out)]
-    assert main([*args, "--max-epochs", "3"]) == 0
+    assert main([*args, "--max-epochs", "3", "--members", "2"]) == 0
     assert "Cr_FEFF expert: η" in capsys.readouterr().out
     ml = data_root / "ml_data"
     features, spectra = str(ml / "Cr_FEFF_val_X.txt.gz"), str(ml / "Cr_FEFF_val_y.txt.gz")

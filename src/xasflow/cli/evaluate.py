@@ -35,7 +35,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from xasflow.errors import XasflowError, check_element, check_fidelity
     from xasflow.evaluation.metrics import score
     from xasflow.io.omnixas import read_matrix
-    from xasflow.models.regressor import XASRegressor
+    from xasflow.models.estimator import XASRegressor
     from xasflow.zoo.registry import load_model
 
     element, fidelity = check_element(args.element), check_fidelity(args.fidelity)
@@ -43,18 +43,18 @@ def _evaluate(args: argparse.Namespace) -> int:
         model = XASRegressor.load(Path(args.model))
     else:
         model = load_model(element, fidelity, args.model, root=args.zoo_dir)
-    X = read_matrix(args.features, model.config.n_features)
+    X = read_matrix(args.features, model.n_features)
     y = read_matrix(args.spectra, N_POINTS)
     if len(X) != len(y):
         raise XasflowError(f"{args.features} has {len(X)} rows but {args.spectra} has {len(y)}")
-    prediction = model.predict(X, element=element if model.config.conditioning else None)
-    baseline = model.card.get("baseline_spectrum")
+    prediction = model.predict(X, elements=element if model.conditioning else None)
+    baseline = model.provenance_.baseline_spectrum
     note = "baseline: the model's mean training spectrum"
     if baseline is None:
         baseline, note = y.mean(axis=0), "baseline: mean of the given spectra (the model card has none)"
     scores = score(y, prediction, np.asarray(baseline))
     out = {
-        "model": model.card.get("name"),
+        "model": model.name,
         "element": element,
         "fidelity": fidelity,
         **scores.as_dict(),

@@ -18,10 +18,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("paths", nargs="*", type=Path, help="structure files or folders")
     parser.add_argument("--element", help="absorbing element (default: every supported 3d metal present)")
     parser.add_argument("--fidelity", default="FEFF", help="FEFF (default) or VASP")
-    parser.add_argument("--model", default=None, help="tuned | expert | universal (default: the set's best)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="tuned | expert | universal (default: the set's best), or a model card (.json) from `xasflow train`",
+    )
+    parser.add_argument("--zoo-dir", type=Path, default=None, help="model zoo folder (default: the packaged zoo)")
     parser.add_argument("--sites", default="inequivalent", help="inequivalent (default) | all | i,j,...")
     parser.add_argument("--symprec", type=float, default=0.01, help="symmetry tolerance in Å (default 0.01)")
-    parser.add_argument("--out", type=Path, help="output .csv or .json (for --features: .txt or .npy)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output .csv or .json (for --features: .json with std and flags, or .txt/.npy means only)",
+    )
     parser.add_argument("--plot", type=Path, help="figure of the site-averaged spectra (.png, .pdf or .svg)")
     parser.add_argument("--features", type=Path, help="predict from a feature-row file (published X convention)")
     parser.add_argument("--workers", type=int, default=0, help="run on a local Dask cluster of N processes")
@@ -65,10 +74,14 @@ def _predict_structures(args: argparse.Namespace) -> int:
         check_output_file(args.out, OUTPUT_SUFFIXES)
     if args.plot is not None:
         check_output_file(args.plot, FIGURE_SUFFIXES)
+    model = _model_argument(args)
+    zoo_dir = _zoo_dir(args)
     if not (args.workers or args.scheduler):
-        check_model_name(args.model, element, fidelity)  # on Dask, each worker checks as it loads the model
+        check_model_name(model, element, fidelity, zoo_dir)  # on Dask, each worker checks as it loads the model
     paths, folder_problems = collect_inputs(args.paths)
-    options = RunOptions(element=element, fidelity=fidelity, model=args.model, sites=args.sites, symprec=symprec)
+    options = RunOptions(
+        element=element, fidelity=fidelity, model=model, sites=args.sites, zoo_dir=zoo_dir, symprec=symprec
+    )
     journal = Journal(args.out or args.plot, options)
     result = run_batch(
         paths,
@@ -83,6 +96,15 @@ def _predict_structures(args: argparse.Namespace) -> int:
         print(f"xasflow: note: {note}", file=sys.stderr)
     for error in errors:
         report_problem(f"{error['source']}: {error['message']}")
+    for record in result.predictions:
+        outside = [s for s in record["sites"] if s.get("in_domain") is False]
+        if outside:
+            listing = ", ".join(f"{s['index']} (score {s['ood_score']:.2f})" for s in outside)
+            print(
+                f"xasflow: warning: {record['source']}: {record['element']} site(s) {listing} out of the model's "
+                "training domain: treat these spectra with caution",
+                file=sys.stderr,
+            )
     if args.out is not None:
         write_predictions(args.out, result.predictions, errors)
     if args.plot is not None and result.predictions:
@@ -99,20 +121,76 @@ def _predict_structures(args: argparse.Namespace) -> int:
     return 1 if errors or not paths else 0
 
 
+def _model_argument(args: argparse.Namespace) -> str | None:
+    """``--model`` as given: a zoo name, or a model file resolved to an absolute path (workers may differ in cwd)."""
+    from xasflow.errors import XasflowError
+    from xasflow.inference.predictor import is_model_file
+
+    if not is_model_file(args.model):
+        return args.model
+    path = Path(args.model).resolve()
+    if not path.is_file():
+        raise XasflowError(f"{args.model}: no such model file")
+    return str(path)
+
+
+def _zoo_dir(args: argparse.Namespace) -> str | None:
+    from xasflow.errors import XasflowError
+
+    if args.zoo_dir is None:
+        return None
+    if not (args.zoo_dir / "index.json").is_file():
+        raise XasflowError(f"{args.zoo_dir}: not a model zoo (no index.json)")
+    return str(args.zoo_dir.resolve())
+
+
 def _predict_features(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from xasflow.constants import energy_grid
     from xasflow.errors import XasflowError, check_element
-    from xasflow.fileio import check_output_file
-    from xasflow.inference.predictor import Predictor
+    from xasflow.fileio import atomic_open, check_output_file
+    from xasflow.inference.predictor import Predictor, model_version
     from xasflow.io.omnixas import MATRIX_SUFFIXES, read_matrix, write_matrix
 
     if not args.element:
         raise XasflowError("--features needs --element")
     if args.out is None:
-        raise XasflowError("--features needs --out FILE.txt (or .npy)")
-    check_output_file(args.out, MATRIX_SUFFIXES)
+        raise XasflowError("--features needs --out FILE.json (mean, std, flags) or FILE.txt/.npy (mean only)")
+    check_output_file(args.out, (".json", *MATRIX_SUFFIXES))
+    suffix = args.out.suffix.lower()
     element = check_element(args.element)
+    predictor = Predictor(args.fidelity, _model_argument(args), zoo_dir=_zoo_dir(args))
+    model = predictor.model_for(element)
     features = read_matrix(args.features)
-    spectra = Predictor(args.fidelity, args.model).predict_features(features, element)
-    write_matrix(args.out, spectra, fmt="%.10e")
-    print(f"{len(spectra)} spectra written to {args.out}")
+    if suffix in MATRIX_SUFFIXES:
+        spectra = predictor.predict_features(features, element)
+        write_matrix(args.out, spectra, fmt="%.10e")
+        print(f"{len(spectra)} spectra written to {args.out}")
+        return 0
+    estimate = predictor.estimate_features(features, element)
+    calibration = model.calibration_.get(element)
+    out = {
+        "element": element,
+        "fidelity": predictor.fidelity,
+        "model": model.name,
+        "model_version": model_version(model),
+        "units": "published OmniXAS units (mu x 1000)",
+        "energies": [round(float(e), 6) for e in energy_grid(element)],
+        "interval_95": round(calibration[0].z95, 4) if calibration else None,
+        "spectra": estimate.mean.tolist(),
+        "std": estimate.std.tolist(),
+        "ood_score": [round(float(v), 4) for v in estimate.ood_score],
+        "in_domain": [bool(v) for v in estimate.in_domain],
+    }
+    with atomic_open(args.out) as handle:
+        json.dump(out, handle)
+        handle.write("\n")
+    flagged = int(np.sum(~estimate.in_domain))
+    if flagged:
+        message = f"{flagged} of {len(features)} rows out of the model's training domain (see in_domain)"
+        print(f"xasflow: warning: {args.features}: {message}", file=sys.stderr)
+    print(f"{len(features)} spectra (mean, std, domain flags) written to {args.out}")
     return 0

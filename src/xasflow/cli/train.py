@@ -30,6 +30,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of splits, initialisation and shuffling")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
     parser.add_argument("--max-epochs", type=int, default=None, help="cap on epochs (quick runs); default: recipe's")
+    parser.add_argument("--members", type=int, default=None, help="ensemble members (default: the recipe's, 5)")
 
 
 def catalog_from_args(args: argparse.Namespace, elements: tuple[str, ...] | None = None):
@@ -55,9 +56,14 @@ def catalog_from_args(args: argparse.Namespace, elements: tuple[str, ...] | None
 
 def recipe_from_args(args: argparse.Namespace, name: str | None = None):
     """The named recipe (default ``--recipe``) with the seed, threads and epoch cap of the command line."""
+    from xasflow.errors import XasflowError
     from xasflow.training.config import get_recipe
 
     recipe = get_recipe(name or args.recipe).with_seed(args.seed).with_threads(args.threads)
+    if args.members is not None:
+        if args.members < 1:
+            raise XasflowError("--members must be at least 1")
+        recipe = recipe.with_ensemble(args.members)
     return recipe.with_max_epochs(args.max_epochs) if args.max_epochs else recipe
 
 
@@ -81,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from xasflow.errors import XasflowError, check_element, check_fidelity
-    from xasflow.models.regressor import XASRegressor
+    from xasflow.models.estimator import XASRegressor
     from xasflow.training.modes import evaluate, fine_tune, for_set, train_expert, train_universal
 
     fidelity = check_fidelity(args.fidelity or ("VASP" if args.mode == "cross-fidelity" else "FEFF"))
@@ -113,8 +119,8 @@ def _train(args: argparse.Namespace) -> int:
             model = fine_tune(universal, data, recipe)
     if data is not None:
         scores, _ = evaluate(model, data)
-        model.card["metrics"] = {"protocol": data.protocol, "evaluation": scores.as_dict()}
+        model.provenance_.metrics = {"protocol": data.protocol, "evaluation": scores.as_dict()}
         print(f"{data.key} {args.mode}: η {scores.eta:.3f}, MSE {scores.mse:.3e} on {scores.n} evaluation spectra")
     card = model.save(args.out, dtype=args.dtype)
-    print(f"wrote {card} (training {model.card['training']['seconds']:.1f} s)")
+    print(f"wrote {card} (training {model.fit_seconds_:.1f} s)")
     return 0

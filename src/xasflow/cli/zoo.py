@@ -44,27 +44,40 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(index["sets"], indent=2, sort_keys=True))
         return 0
+    print("set       model      η      68% cov  95% cov   (* = default; coverage of calibrated intervals, held out)")
     for key, entry in sorted(index["sets"].items()):
-        parts = [f"{n}{'*' if n == entry['default'] else ''} η={entry['eta'][n]:.2f}" for n in entry["models"]]
-        print(f"{key:<8} " + "  ".join(parts))
+        for n in entry["models"]:
+            c68 = entry.get("coverage_68", {}).get(n)
+            c95 = entry.get("coverage_95", {}).get(n)
+            cov = f"{c68:7.1%}  {c95:7.1%}" if c68 is not None and c95 is not None else "      –        –"
+            mark = "*" if n == entry["default"] else " "
+            print(f"{key:<9} {n + mark:<10} {entry['eta'][n]:5.2f}  {cov}")
     if index.get("features_only"):
         print(f"no model (features but no spectra): {', '.join(index['features_only'])}")
     return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
+    """Load every model (card and weights checksums), predict a dummy row; list every failure."""
     import numpy as np
 
+    from xasflow.errors import XasflowError
     from xasflow.zoo.registry import available_models, load_model
 
-    for element, fidelity, name in available_models(args.zoo_dir):
-        model = load_model(element, fidelity, name, root=args.zoo_dir)
-        out = model.predict(np.zeros((1, model.config.n_features)))
-        ok = out.shape == (1, 141) and np.all(np.isfinite(out)) and np.all(out >= 0)
-        print(f"{element} {fidelity} {name}: {'ok' if ok else 'BAD OUTPUT'}")
-        if not ok:
-            return 1
-    return 0
+    failures = 0
+    models = available_models(args.zoo_dir)
+    for element, fidelity, name in models:
+        try:
+            model = load_model(element, fidelity, name, root=args.zoo_dir)
+            mean, std = model.predict(np.zeros((1, model.n_features)), return_std=True)
+            ok = mean.shape == (1, 141) and np.all(np.isfinite(mean)) and np.all(np.isfinite(std) & (std > 0))
+            message = "ok" if ok else "BAD OUTPUT (non-finite spectrum or std)"
+        except XasflowError as err:
+            ok, message = False, f"FAILED: {err}"
+        failures += not ok
+        print(f"{element} {fidelity} {name}: {message}")
+    print(f"{len(models) - failures} of {len(models)} models verified")
+    return 1 if failures else 0
 
 
 def _build(args: argparse.Namespace) -> int:

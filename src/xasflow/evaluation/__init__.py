@@ -1,4 +1,4 @@
-"""Metrics and reports of spectrum predictions."""
+"""Metrics of spectrum predictions (η, MSE, win rates, deciles); reports live in `xasflow.experiments`."""
 
 from __future__ import annotations
 

@@ -147,6 +147,17 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
+def featurizer_version(weights: Path, aggregation: str) -> str:
+    """The ``version`` string of an M3GNet featurizer, computed without loading the network."""
+    tag = _file_digest(weights / "state.pt") if weights.is_dir() else str(weights)
+    return f"{weights.name}@{tag}/{aggregation}-sum/x{PUBLISHED_SCALE:g}"
+
+
+def published_version() -> str:
+    """Version of the published-convention features (``m3gnet``): the published OmniXAS rows have it too."""
+    return featurizer_version(packaged_weights_dir(), "destination")
+
+
 def load_m3gnet(model: str | Path):
     """Load an M3GNet model (the network inside a matgl ``Potential``).
 
@@ -227,9 +238,7 @@ class M3GNetFeaturizer:
         self.aggregation = aggregation
         self.element_types: tuple[str, ...] = tuple(self.model.element_types)
         self.dim: int = int(self.model.embedding.layer_node_embedding.embedding_dim)
-        weights_path = Path(weights)
-        tag = _file_digest(weights_path / "state.pt") if weights_path.is_dir() else str(weights)
-        self.version = f"{weights_path.name}@{tag}/{aggregation}-sum/x{PUBLISHED_SCALE:g}"
+        self.version = featurizer_version(Path(weights), aggregation)
         self._converter = None
 
     def _graph(self, structure):

@@ -31,7 +31,9 @@ def _predictor(options: RunOptions):
         from xasflow.inference.predictor import Predictor
 
         torch.set_num_threads(int(os.environ.get("XASFLOW_TORCH_THREADS", "1")))
-        _PREDICTORS[options] = Predictor(options.fidelity, options.model, options.sites, options.symprec)
+        _PREDICTORS[options] = Predictor(
+            options.fidelity, options.model, options.sites, zoo_dir=options.zoo_dir, symprec=options.symprec
+        )
     return _PREDICTORS[options]
 
 
@@ -42,12 +44,11 @@ def warm_up(options: RunOptions) -> None:
     """
     predictor = _predictor(options)
     if options.element is not None:
-        model = predictor.model_for(options.element)
-        predictor.featurizer_for(model.card.get("featurizer", {}).get("name", "m3gnet"))
+        predictor.featurizer_for(predictor.model_for(options.element))
     else:
         from xasflow.inference.predictor import check_model_name
 
-        check_model_name(options.model, None, options.fidelity)
+        check_model_name(options.model, None, options.fidelity, options.zoo_dir)
 
 
 def predict_one(path: str, options: RunOptions) -> dict[str, Any]:

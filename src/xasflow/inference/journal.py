@@ -19,6 +19,7 @@ class RunOptions:
     fidelity: str
     model: str | None
     sites: str
+    zoo_dir: str | None = None
     symprec: float = 0.01
 
 

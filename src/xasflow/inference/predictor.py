@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,25 @@ from xasflow.errors import InputError, XasflowError, check_element, check_fideli
 
 @dataclass(frozen=True)
 class SiteSpectrum:
-    """Predicted spectrum of one absorbing site (published ×1000 units)."""
+    """Predicted spectrum of one absorbing site (published ×1000 units), its calibrated std and domain flag."""
 
     index: int
     multiplicity: int
     weight: float
     spectrum: np.ndarray
+    std: np.ndarray | None = None
+    ood_score: float | None = None
+    in_domain: bool | None = None
 
 
 @dataclass
 class Prediction:
-    """Spectra of one element in one structure, on the element's absolute energy axis (eV)."""
+    """Spectra of one element in one structure, on the element's absolute energy axis (eV).
+
+    ``average_std`` is the weighted mean of the sites' stds: site errors of one structure are strongly
+    correlated (same model, similar environments), so it does not shrink with the number of sites.
+    ``interval_95`` is the multiple of ``std`` that gives the calibrated 95 % interval.
+    """
 
     source: str
     element: str
@@ -36,11 +45,33 @@ class Prediction:
     sites: list[SiteSpectrum]
     average: np.ndarray
     formula: str = ""
+    average_std: np.ndarray | None = None
+    interval_95: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_domain(self) -> bool:
+        """Every predicted site is inside the model's training domain."""
+        return all(s.in_domain is not False for s in self.sites)
+
+    @property
+    def out_of_domain_sites(self) -> list[int]:
+        return [s.index for s in self.sites if s.in_domain is False]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (the ``predictions`` entries of the JSON output)."""
-        return {
+        sites = []
+        for s in self.sites:
+            site: dict[str, Any] = {
+                "index": s.index,
+                "multiplicity": s.multiplicity,
+                "weight": s.weight,
+                "spectrum": s.spectrum.tolist(),
+            }
+            if s.std is not None:
+                site.update(std=s.std.tolist(), ood_score=s.ood_score, in_domain=s.in_domain)
+            sites.append(site)
+        record: dict[str, Any] = {
             "source": self.source,
             "formula": self.formula,
             "element": self.element,
@@ -49,22 +80,21 @@ class Prediction:
             "model_version": self.model_version,
             "units": "published OmniXAS units (mu x 1000)",
             "energies": [round(float(e), 6) for e in self.energies],
-            "sites": [
-                {
-                    "index": s.index,
-                    "multiplicity": s.multiplicity,
-                    "weight": s.weight,
-                    "spectrum": s.spectrum.tolist(),
-                }
-                for s in self.sites
-            ],
+            "sites": sites,
             "average": self.average.tolist(),
-            **self.extra,
         }
+        if self.average_std is not None:
+            record["average_std"] = self.average_std.tolist()
+            record["interval_95"] = self.interval_95
+        return {**record, **self.extra}
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Prediction:
         """Inverse of :meth:`to_dict`."""
+
+        def array(value):
+            return None if value is None else np.asarray(value, dtype=np.float64)
+
         return cls(
             source=record["source"],
             element=record["element"],
@@ -73,90 +103,156 @@ class Prediction:
             model_version=record["model_version"],
             energies=np.asarray(record["energies"]),
             sites=[
-                SiteSpectrum(s["index"], s["multiplicity"], s["weight"], np.asarray(s["spectrum"]))
+                SiteSpectrum(
+                    s["index"],
+                    s["multiplicity"],
+                    s["weight"],
+                    np.asarray(s["spectrum"]),
+                    array(s.get("std")),
+                    s.get("ood_score"),
+                    s.get("in_domain"),
+                )
                 for s in record["sites"]
             ],
             average=np.asarray(record["average"]),
             formula=record.get("formula", ""),
+            average_std=array(record.get("average_std")),
+            interval_95=record.get("interval_95"),
         )
 
 
-def _model_version(card: dict[str, Any]) -> str:
+def model_version(model) -> str:
     """xasflow version plus the weights' checksum: two trainings never share a version string."""
-    digest = str(card.get("weights", {}).get("sha256", ""))[:12]
-    return f"{card.get('version', '')}+{digest}" if digest else str(card.get("version", ""))
+    source = getattr(model, "card_source_", None)
+    if source is None or source.weights is None:
+        return "unsaved"
+    return f"{source.xasflow_version}+{source.weights.sha256[:12]}"
 
 
-def check_model_name(model: str | None, element: str | None, fidelity: str) -> None:
-    """Refuse, before any work, a model the zoo cannot give.
+def is_model_file(model: str | Path | None) -> bool:
+    """``--model`` names a card/weights file rather than a zoo model name."""
+    if model is None:
+        return False
+    text = str(model)
+    return text.endswith((".json", ".npz")) or Path(text).is_file() or "/" in text
 
-    With ``element``, the set's model is looked up (so a set without models fails here too);
-    without, ``model`` must be the name of a model of some set.
+
+def check_model_name(
+    model: str | Path | None, element: str | None, fidelity: str, zoo_dir: str | Path | None = None
+) -> None:
+    """Refuse, before any work, a model that cannot be had.
+
+    With ``element`` (or a model file), the model is loaded, so a set without models fails here too;
+    with neither, ``model`` must be the name of a model of some set of the zoo.
     """
-    from xasflow.zoo.registry import read_index
-
-    if element is not None:
-        from xasflow.zoo import load_model
-
-        load_model(element, fidelity, model)
+    if element is not None or is_model_file(model):
+        predictor = Predictor(fidelity, model, zoo_dir=zoo_dir)
+        if element is not None:
+            predictor.model_for(element)
         return
     if model is None:
         return
-    names = sorted({n for entry in read_index()["sets"].values() for n in entry["models"]})
+    from xasflow.zoo.registry import read_index
+
+    names = sorted({n for entry in read_index(zoo_dir)["sets"].values() for n in entry["models"]})
     if model not in names:
         raise XasflowError(f"no model {model!r} in the zoo; choose one of {', '.join(names)}")
 
 
 class Predictor:
-    """Loads featurizers and zoo models once and predicts many structures.
+    """Loads featurizers and models once and predicts many structures.
 
     Parameters
     ----------
     fidelity
         ``"FEFF"`` or ``"VASP"``.
     model
-        Zoo model name (``"tuned"``, ``"expert"``, ``"universal"``); ``None`` = each set's default.
+        Zoo model name (``"tuned"``, ``"expert"``, ``"universal"``; ``None`` = each set's default), or the path
+        of a model card written by ``xasflow train`` / :meth:`XASRegressor.save` (used for its element).
     sites
         ``"inequivalent"``, ``"all"`` or a list of site indices.
     symprec
         Symmetry tolerance (Å) of the equivalence classes.
+    zoo_dir
+        Zoo folder (default ``$XASFLOW_ZOO_DIR``, else the packaged zoo).
     """
 
     def __init__(
         self,
         fidelity: str = "FEFF",
-        model: str | None = None,
+        model: str | Path | None = None,
         sites: str | list[int] = "inequivalent",
+        zoo_dir: str | Path | None = None,
         symprec: float = DEFAULT_SYMPREC,
     ):
         self.fidelity = check_fidelity(fidelity)
-        self.model_name = model
+        self.model_name = None if is_model_file(model) else model
+        self.model_file = Path(model) if is_model_file(model) else None
+        self.zoo_dir = zoo_dir
         self.selection = parse_selection(sites if isinstance(sites, str) else ",".join(map(str, sites)))
         self.symprec = check_symprec(symprec)
         self._models: dict[str, Any] = {}
-        self._featurizers: dict[str, Any] = {}
+        self._featurizers: dict[tuple, Any] = {}
+        self._file_model = None
+        if self.model_file is not None:
+            from xasflow.models.estimator import XASRegressor
+
+            self._file_model = XASRegressor.load(self.model_file)
+            if self._file_model.fidelity != self.fidelity:
+                raise XasflowError(
+                    f"{self.model_file}: a {self._file_model.fidelity} model, but fidelity {self.fidelity} was asked"
+                )
 
     def model_for(self, element: str):
-        """The zoo model of ``element`` (cached); ``XasflowError`` if the set has none."""
+        """The model of ``element`` (cached); ``XasflowError`` if there is none."""
+        element = check_element(element)
+        if self._file_model is not None:
+            model = self._file_model
+            known = model.conditioning or ((model.element,) if model.element else ())
+            if element not in known:
+                raise XasflowError(f"{self.model_file}: a model of {', '.join(known) or 'no element'}, not {element}")
+            return model
         if element not in self._models:
             from xasflow.zoo import load_model
 
-            self._models[element] = load_model(element, self.fidelity, self.model_name)
+            self._models[element] = load_model(element, self.fidelity, self.model_name, root=self.zoo_dir)
         return self._models[element]
 
-    def featurizer_for(self, name: str):
-        if name not in self._featurizers:
+    def featurizer_for(self, model):
+        """The featurizer a model was trained on, checked against the card's featurizer version."""
+        spec = model.featurizer_spec
+        key = (spec.name, tuple(sorted((k, str(v)) for k, v in spec.params.items())))
+        if key not in self._featurizers:
             from xasflow.features import get_featurizer
 
-            self._featurizers[name] = get_featurizer(name)
-        return self._featurizers[name]
+            if "pca" in spec.params:
+                raise XasflowError(
+                    f"model features {spec.name} are PCA-reduced; the PCA is not part of the model, so it can "
+                    "predict feature rows (--features) but not structures"
+                )
+            featurizer = get_featurizer(spec.name, species=spec.params.get("species"))
+            self._featurizers[key] = featurizer
+        featurizer = self._featurizers[key]
+        if featurizer.version != spec.version:
+            raise XasflowError(
+                f"model was trained on {spec.name} features version {spec.version!r}, but the featurizer here "
+                f"gives version {featurizer.version!r}: predictions would be meaningless"
+            )
+        return featurizer
+
+    def estimate_features(self, features: np.ndarray, element: str):
+        """Mean, calibrated std, ``ood_score`` and ``in_domain`` of feature rows ``(n, d)``."""
+        element = check_element(element)
+        model = self.model_for(element)
+        return model.estimate(np.asarray(features, dtype=np.float64), elements=element)
 
     def predict_features(self, features: np.ndarray, element: str) -> np.ndarray:
         """Spectra ``(n, 141)`` from feature rows ``(n, d)`` in the published convention."""
-        return self.model_for(check_element(element)).predict(np.asarray(features, dtype=np.float64))
+        element = check_element(element)
+        return self.model_for(element).predict(np.asarray(features, dtype=np.float64), elements=element)
 
     def predict_structure(self, structure, element: str, source: str = "structure", check: bool = True) -> Prediction:
-        """Per-site and averaged spectra of ``element`` in ``structure``.
+        """Per-site and averaged spectra of ``element`` in ``structure``, with std and domain flags.
 
         ``check=False`` skips :func:`~xasflow.io.structures.check_structure` for a structure that
         :func:`~xasflow.io.structures.read_structure` has just checked.
@@ -166,7 +262,7 @@ class Predictor:
         InputError
             For a structure without ``element`` or a bad site selection.
         XasflowError
-            When no model exists for the element at this fidelity.
+            When no model exists for the element at this fidelity, or the featurizer does not match.
         """
         from xasflow.io.structures import check_structure
 
@@ -175,26 +271,32 @@ class Predictor:
             check_structure(structure, source)
         model = self.model_for(element)
         chosen = absorbing_sites(structure, element, self.selection, source, self.symprec)
-        featurizer = self.featurizer_for(model.card.get("featurizer", {}).get("name", "m3gnet"))
+        featurizer = self.featurizer_for(model)
         features = featurizer.featurize(structure, [s.index for s in chosen], source=source)
         if not np.all(np.isfinite(features)):
             raise InputError(source, "featurization gave NaN or infinite values")
-        spectra = model.predict(features)
+        estimate = model.estimate(features, elements=element)
         weights = np.array([s.weight for s in chosen])
-        average = weights @ spectra / weights.sum()
+        average = weights @ estimate.mean / weights.sum()
+        average_std = weights @ estimate.std / weights.sum()
+        calibration = model.calibration_.get(element)
         return Prediction(
             source=source,
             element=element,
             fidelity=self.fidelity,
-            model=str(model.card.get("name", self.model_name or "default")),
-            model_version=_model_version(model.card),
+            model=model.name,
+            model_version=model_version(model),
             energies=energy_grid(element),
             sites=[
-                SiteSpectrum(s.index, s.multiplicity, s.weight, spectrum)
-                for s, spectrum in zip(chosen, spectra, strict=True)
+                SiteSpectrum(s.index, s.multiplicity, s.weight, mean, std, round(float(score), 4), bool(ok))
+                for s, mean, std, score, ok in zip(
+                    chosen, estimate.mean, estimate.std, estimate.ood_score, estimate.in_domain, strict=True
+                )
             ],
             average=average,
             formula=structure.composition.reduced_formula,
+            average_std=average_std,
+            interval_95=round(calibration[0].z95, 4) if calibration else None,
         )
 
     def elements_to_predict(self, structure, element: str | None, source: str) -> tuple[list[str], list[str]]:
@@ -229,6 +331,19 @@ class Predictor:
         return [self.predict_structure(structure, e, source, check=False) for e in elements], notes
 
 
+@functools.lru_cache(maxsize=8)
+def default_predictor(
+    fidelity: str = "FEFF",
+    model: str | None = None,
+    sites: str | tuple[int, ...] = "inequivalent",
+    symprec: float = DEFAULT_SYMPREC,
+):
+    """A :class:`Predictor` shared by calls of :func:`predict` with the same settings (M3GNet loads once)."""
+    return Predictor(
+        fidelity=fidelity, model=model, sites=sites if isinstance(sites, str) else list(sites), symprec=symprec
+    )
+
+
 def predict(
     structure,
     element: str | None = None,
@@ -258,7 +373,7 @@ def predict(
     >>> result = xasflow.predict("Cu2O.cif", element="Cu")  # doctest: +SKIP
     >>> result.energies, result.average, [s.multiplicity for s in result.sites]  # doctest: +SKIP
     """
-    predictor = Predictor(fidelity=fidelity, model=model, sites=sites, symprec=symprec)
+    predictor = default_predictor(fidelity, model, sites if isinstance(sites, str) else tuple(sites), symprec)
     if isinstance(structure, (str, Path)):
         from xasflow.io.structures import read_structure
 

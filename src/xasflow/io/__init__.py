@@ -1,1 +1,1 @@
-"""Files in and out, one module per format: structures, OmniXAS text, Lightshow trees, predictions."""
+"""Files in and out, one module per format: structures, OmniXAS text, Lightshow trees, predictions, measured spectra."""

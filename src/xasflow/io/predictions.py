@@ -6,14 +6,16 @@ beyond the fixed ones travel generically (uncertainties, domain scores, ...):
 JSON
     ``{"predictions": [record, ...], "errors": [{"source", "message"}, ...]}``, records as they are.
 CSV
-    One row per site and kind, then the ``average`` rows of each record. Columns: ``source, formula,
-    element, fidelity, model, model_version, site, kind, multiplicity, weight, e_start``, one column per
-    extra scalar field, then the 141 values ``p0..p140``. ``kind`` is ``mean`` for the spectrum itself and
-    the field name for any other 141-value field (a site's ``std`` gives a ``std`` row; a record's
-    ``average_std`` gives an ``average`` row of kind ``std``). Extra scalars of a site (e.g.
-    ``ood_score``, ``in_domain``) fill their column on that site's rows; extra scalars of a record fill
-    it on the record's ``average`` rows. The average rows carry the total weight as multiplicity and
-    weight (the number of absorbing sites the average stands for). Energies are ``e_start + 0.25·k``.
+    One row per site and quantity, then the ``average`` rows of each record. Columns: ``source, formula,
+    element, fidelity, model, model_version, site, multiplicity, weight, quantity, ood_score, in_domain``,
+    one column per other extra scalar field, ``e_start``, then the 141 values ``p0..p140``. ``quantity`` is
+    ``mean`` for the spectrum itself and the field name for any other 141-value field (a site's ``std``
+    gives a ``std`` row, the calibrated ±1σ; a record's ``average_std`` an ``average`` row of quantity
+    ``std``). Scalars of a site fill their column on that site's rows, scalars of a record (e.g.
+    ``interval_95``) on the record's ``average`` rows; there ``ood_score``/``in_domain`` are, unless the
+    record has its own, the largest site score and whether every site is in domain. The average rows carry
+    the total weight as multiplicity and weight (the number of absorbing sites the average stands for).
+    Energies are ``e_start + 0.25·k``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ _RECORD_FIXED = {*HEAD, "energies", "sites", "average"}
 _SITE_FIXED = {"index", "multiplicity", "weight", "spectrum"}
 _AVERAGE = "average"
 _MEAN = "mean"
+#: Scalar columns always present (the model's domain flags), before any other extra field.
+FLAGS = ("ood_score", "in_domain")
+#: Columns between the head and the extra scalars.
+_FIXED = ("site", "multiplicity", "weight", "quantity")
 
 
 def check_output_path(path: Path) -> None:
@@ -106,7 +112,14 @@ def _extra_columns(predictions: Sequence[dict[str, Any]]) -> list[str]:
         for site in record["sites"]:
             names.update((k, None) for k, v in site.items() if k not in _SITE_FIXED and not _is_curve(v))
         names.update((k, None) for k, v in record.items() if k not in _RECORD_FIXED and not _is_curve(v))
-    return [n for n in names if n not in {"site", "kind", "e_start"}]
+    return [*FLAGS, *(n for n in names if n not in {*FLAGS, *_FIXED, "e_start"})]
+
+
+def _flags(record: dict[str, Any]) -> dict[str, Any]:
+    """Domain flags of the average rows: the record's own, else aggregated over its sites."""
+    scores = [s["ood_score"] for s in record["sites"] if s.get("ood_score") is not None]
+    flags = {"ood_score": max(scores), "in_domain": all(s.get("in_domain") for s in record["sites"])} if scores else {}
+    return {**flags, **{k: record[k] for k in FLAGS if k in record}}
 
 
 def write_csv(path: Path, predictions: Sequence[dict[str, Any]]) -> None:
@@ -114,28 +127,27 @@ def write_csv(path: Path, predictions: Sequence[dict[str, Any]]) -> None:
     extras = _extra_columns(predictions)
     with atomic_open(path, "w") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(
-            [*HEAD, "site", "kind", "multiplicity", "weight", "e_start", *extras, *(f"p{k}" for k in range(N_POINTS))]
-        )
+        writer.writerow([*HEAD, *_FIXED, *extras, "e_start", *(f"p{k}" for k in range(N_POINTS))])
         for record in predictions:
             head = [record.get(k, "") for k in HEAD]
             e_start = record["energies"][0]
             for site in record["sites"]:
                 scalars = [_scalar_text(site.get(name)) for name in extras]
-                fixed = [site["index"], site["multiplicity"], site["weight"], e_start]
-                writer.writerow([*head, fixed[0], _MEAN, *fixed[1:], *scalars, *site["spectrum"]])
-                for kind, value in site.items():
-                    if kind not in _SITE_FIXED and _is_curve(value):
-                        writer.writerow([*head, fixed[0], kind, *fixed[1:], *scalars, *value])
+                fixed = [site["index"], site["multiplicity"], site["weight"]]
+                writer.writerow([*head, *fixed, _MEAN, *scalars, e_start, *site["spectrum"]])
+                for quantity, value in site.items():
+                    if quantity not in _SITE_FIXED and _is_curve(value):
+                        writer.writerow([*head, *fixed, quantity, *scalars, e_start, *value])
             total = sum(site["weight"] for site in record["sites"])
             total = int(total) if float(total).is_integer() else total
-            scalars = [_scalar_text(record.get(name)) for name in extras]
+            values = {**record, **_flags(record)}
+            scalars = [_scalar_text(values.get(name)) for name in extras]
             curves = {_MEAN: record["average"]}
             curves.update(
                 (k.removeprefix("average_"), v) for k, v in record.items() if k.startswith("average_") and _is_curve(v)
             )
-            for kind, values in curves.items():
-                writer.writerow([*head, _AVERAGE, kind, total, total, e_start, *scalars, *values])
+            for quantity, curve in curves.items():
+                writer.writerow([*head, _AVERAGE, total, total, quantity, *scalars, e_start, *curve])
 
 
 def read_csv(path: Path) -> list[dict[str, Any]]:
@@ -145,11 +157,12 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(path, f"cannot read predictions ({exc})") from exc
-    if not rows or rows[0][: len(HEAD) + 5] != [*HEAD, "site", "kind", "multiplicity", "weight", "e_start"]:
+    n_fixed = len(HEAD) + len(_FIXED)
+    if not rows or rows[0][:n_fixed] != [*HEAD, *_FIXED] or "e_start" not in rows[0] or "p0" not in rows[0]:
         raise InputError(path, "not an xasflow predictions CSV (unexpected header)")
     header = rows[0]
     first_value = header.index("p0")
-    extras = header[len(HEAD) + 5 : first_value]
+    extras = header[n_fixed : first_value - 1]
     records: list[dict[str, Any]] = []
     record: dict[str, Any] = {}
     in_average = False
@@ -157,12 +170,13 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
         if len(row) != len(header):
             raise InputError(path, f"line {number}: {len(row)} columns, expected {len(header)}")
         head = dict(zip(HEAD, row[: len(HEAD)], strict=True))
-        site, kind, multiplicity, weight, e_start = row[len(HEAD) : len(HEAD) + 5]
+        site, multiplicity, weight, kind = row[len(HEAD) : n_fixed]
+        e_start = row[first_value - 1]
         try:
             values = [float(v) for v in row[first_value:]]
         except ValueError as exc:
             raise InputError(path, f"line {number}: non-numeric spectrum value") from exc
-        scalars = {n: _scalar_value(v) for n, v in zip(extras, row[len(HEAD) + 5 : first_value], strict=True) if v}
+        scalars = {n: _scalar_value(v) for n, v in zip(extras, row[n_fixed : first_value - 1], strict=True) if v}
         # A record ends with its average rows: a site row after them, or another head, starts the next.
         if not records or any(record[k] != v for k, v in head.items()) or (in_average and site != _AVERAGE):
             start = float(e_start)
@@ -180,4 +194,8 @@ def read_csv(path: Path) -> list[dict[str, Any]]:
             record["sites"][-1][kind] = values
         else:
             raise InputError(path, f"line {number}: a {kind!r} row before its site's mean row")
+    for record in records:  # aggregated domain flags of the average rows are not the record's own
+        if all(record.get(k) == v for k, v in _flags({"sites": record["sites"]}).items()):
+            for name in FLAGS:
+                record.pop(name, None)
     return records

@@ -1,8 +1,19 @@
-"""Spectrum regressors: the published MLP recipe and its improvements."""
+"""Models: the typed model card, the ensemble estimator, calibration and the domain score.
 
-from __future__ import annotations
+This layer imports only ``data``/``constants``: training drivers, evaluation and the zoo sit above it.
+"""
 
+from xasflow.models.card import FeaturizerSpec, ModelCard
 from xasflow.models.config import REFERENCE_WIDTHS, ModelConfig, reference_widths
-from xasflow.models.regressor import XASRegressor
+from xasflow.models.estimator import Provenance, SpectrumEstimate, XASRegressor
 
-__all__ = ["REFERENCE_WIDTHS", "ModelConfig", "XASRegressor", "reference_widths"]
+__all__ = [
+    "REFERENCE_WIDTHS",
+    "FeaturizerSpec",
+    "ModelCard",
+    "ModelConfig",
+    "Provenance",
+    "SpectrumEstimate",
+    "XASRegressor",
+    "reference_widths",
+]

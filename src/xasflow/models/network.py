@@ -1,4 +1,4 @@
-"""The torch module behind :class:`~xasflow.models.XASRegressor`."""
+"""The torch module of one ensemble member of :class:`~xasflow.models.XASRegressor`."""
 
 from __future__ import annotations
 

@@ -6,57 +6,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from xasflow.errors import XasflowError
-
-SCHEDULES = ("none", "plateau", "cosine")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimiser and stopping settings of one training run.
-
-    Parameters
-    ----------
-    lr
-        Adam learning rate.
-    batch_size
-        Mini-batch size.
-    max_epochs, patience
-        Upper bound of epochs; stop when the early-stopping loss has not improved for ``patience`` epochs
-        (the best weights are restored).
-    weight_decay
-        Decoupled (AdamW) weight decay; 0 gives plain Adam.
-    schedule
-        Learning-rate schedule: ``none``, ``plateau`` (halve after ``patience // 3`` flat epochs) or ``cosine``.
-    seed
-        Seed of weight initialisation, shuffling and dropout.
-    threads
-        torch intra-op threads (1 keeps the 2-core machine usable by others).
-    freeze_batchnorm
-        Keep BatchNorm running statistics fixed (fine-tuning: one element's batches would otherwise overwrite
-        the statistics learnt over all elements).
-    """
-
-    lr: float = 1e-3
-    batch_size: int = 128
-    max_epochs: int = 500
-    patience: int = 30
-    weight_decay: float = 0.0
-    schedule: str = "none"
-    seed: int = 0
-    threads: int = 1
-    freeze_batchnorm: bool = False
-
-    def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise XasflowError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        if self.lr <= 0 or self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1 or self.threads < 1:
-            raise XasflowError("lr, batch_size, max_epochs, patience and threads must be positive")
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def with_seed(self, seed: int) -> TrainConfig:
-        return replace(self, seed=seed)
+from xasflow.models.fitting import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -76,7 +26,7 @@ class Recipe:
     tune
         Settings for fine-tuning (tuned, cross-fidelity).
     ensemble
-        Number of independently seeded members whose predictions are averaged.
+        Number of ensemble members (seeds ``seed + m``, each with its own early-stopping share).
     """
 
     name: str
@@ -85,13 +35,34 @@ class Recipe:
     condition_universal: bool
     train: TrainConfig
     tune: TrainConfig
-    ensemble: int = 1
+    ensemble: int = 5
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["train"] = self.train.as_dict()
         out["tune"] = self.tune.as_dict()
         return out
+
+    def estimator_params(self, stage: str = "train") -> dict[str, Any]:
+        """Hyperparameters of :class:`~xasflow.models.XASRegressor` for training from scratch or fine-tuning."""
+        config = self.train if stage == "train" else self.tune
+        return {
+            "dropout": self.dropout,
+            "standardize": self.standardize,
+            "lr": config.lr,
+            "batch_size": config.batch_size,
+            "max_epochs": config.max_epochs,
+            "patience": config.patience,
+            "weight_decay": config.weight_decay,
+            "schedule": config.schedule,
+            "freeze_batchnorm": config.freeze_batchnorm,
+            "threads": config.threads,
+            "n_members": self.ensemble,
+            "random_state": config.seed,
+        }
+
+    def with_ensemble(self, members: int) -> Recipe:
+        return replace(self, ensemble=members)
 
     def with_seed(self, seed: int) -> Recipe:
         return replace(self, train=self.train.with_seed(seed), tune=self.tune.with_seed(seed))

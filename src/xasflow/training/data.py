@@ -59,7 +59,7 @@ class SetData:
     eval: Subset
     protocol: str
     feature: str = PUBLISHED_FEATURES
-    feature_version: str = "published"
+    feature_version: str = "unknown"
 
     @property
     def key(self) -> str:
@@ -100,15 +100,16 @@ class SetCatalog:
         return [s for s in self.sets.values() if s.fidelity == "FEFF"]
 
 
-#: Version label of the published M3GNet rows (the weights OmniXAS featurised with, destination sum, ×1000).
-PUBLISHED_FEATURE_VERSION = "M3GNet-MP-2021.2.8-PES/destination-sum/x1000 (published OmniXAS rows)"
-
-
 def _feature_version(dataset: XASDataset, feature: str) -> str:
     info = dataset.metadata.get("features", {}).get(feature, {})
     if "version" in info:
         return str(info["version"])
-    return PUBLISHED_FEATURE_VERSION if feature == PUBLISHED_FEATURES else "unknown"
+    if feature == PUBLISHED_FEATURES:
+        # The published rows are reproduced by the packaged featurizer (see docs/featurizers.md).
+        from xasflow.features.m3gnet import published_version
+
+        return published_version()
+    return "unknown"
 
 
 def _subset(dataset: XASDataset, rows: np.ndarray, feature: str) -> Subset:

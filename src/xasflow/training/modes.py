@@ -1,7 +1,13 @@
-"""The four training modes: expert, universal, tuned (hierarchical transfer) and cross-fidelity."""
+"""The four training modes: expert, universal, tuned (hierarchical transfer) and cross-fidelity.
+
+Every mode fits an ensemble on the set's fitting + early-stopping rows (each member early-stops on its own
+material-grouped share of them) and then calibrates its std and out-of-domain threshold on the set's
+evaluation rows, which no member has seen.
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,96 +15,153 @@ import numpy as np
 from xasflow.constants import ELEMENTS
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import Scores, score
-from xasflow.models.config import ModelConfig, reference_widths
-from xasflow.models.regressor import XASRegressor
+from xasflow.models.card import FeaturizerSpec
+from xasflow.models.config import reference_widths
+from xasflow.models.estimator import Provenance, XASRegressor
 from xasflow.training.config import Recipe
-from xasflow.training.data import SetData
+from xasflow.training.data import SetData, Subset
 
 MODES = ("expert", "universal", "tuned", "cross-fidelity")
 
 
-def _card_data(model: XASRegressor, data: Sequence[SetData], recipe: Recipe) -> None:
-    model.card["recipe"] = recipe.as_dict()
+def _pooled(data: SetData) -> Subset:
+    """Fitting and early-stopping rows together (members carve their own stop shares)."""
+    return Subset(
+        np.concatenate([data.train.ids, data.stop.ids]),
+        np.vstack([data.train.X, data.stop.X]),
+        np.vstack([data.train.y, data.stop.y]),
+    )
+
+
+def _stop_fraction(sets: Sequence[SetData]) -> float:
+    stop = sum(len(s.stop) for s in sets)
+    return stop / (stop + sum(len(s.train) for s in sets))
+
+
+def _materials(ids: np.ndarray) -> np.ndarray:
+    return np.array([i.rsplit("_", 1)[0] for i in ids.tolist()])
+
+
+def featurizer_spec(data: Sequence[SetData]) -> FeaturizerSpec:
     versions = sorted({d.feature_version for d in data})
-    model.card["featurizer"] = {"name": data[0].feature, "version": " + ".join(versions)}
-    model.card["data"] = {
-        d.key: {"protocol": d.protocol, "ids_sha256_16": d.ids_hash(), "sizes": d.sizes()} for d in data
-    }
-    if len(data) == 1:
-        _set_baseline(model, data[0])
+    return FeaturizerSpec(name=data[0].feature, version=" + ".join(versions))
 
 
-def _set_baseline(model: XASRegressor, data: SetData) -> None:
-    """The set's mean training spectrum, so η can be computed later on new data (``xasflow evaluate``)."""
-    model.card["baseline_spectrum"] = [round(float(v), 7) for v in data.baseline]
+def _provenance(model: XASRegressor, data: Sequence[SetData], recipe: Recipe) -> None:
+    previous = getattr(model, "provenance_", Provenance())
+    model.provenance_ = Provenance(
+        data={d.key: {"protocol": d.protocol, "ids_sha256_16": d.ids_hash(), "sizes": d.sizes()} for d in data},
+        metrics={},
+        baseline_spectrum=tuple(round(float(v), 7) for v in data[0].baseline) if len(data) == 1 else None,
+        pretraining=previous.pretraining,
+        recipe=recipe.as_dict(),
+    )
 
 
-def train_expert(data: SetData, recipe: Recipe) -> XASRegressor:
-    """A model of one set only, with the published per-set widths."""
-    config = ModelConfig(reference_widths(data.key), dropout=recipe.dropout, standardize=recipe.standardize)
-    model = XASRegressor(config, element=data.element, fidelity=data.fidelity, name="expert", ensemble=recipe.ensemble)
-    model.fit(data.train.X, data.train.y, X_stop=data.stop.X, y_stop=data.stop.y, train=recipe.train)
-    _card_data(model, [data], recipe)
+def calibrate_on_eval(model: XASRegressor, sets: Sequence[SetData], seed: int = 0) -> XASRegressor:
+    """Calibrate std and domain threshold on the evaluation rows of ``sets`` (per element)."""
+    model.calibrate(
+        np.vstack([s.eval.X for s in sets]),
+        np.vstack([s.eval.y for s in sets]),
+        elements=[s.element for s in sets for _ in range(len(s.eval))] if model.conditioning else None,
+        groups=np.concatenate([_materials(s.eval.ids) for s in sets]),
+        seed=seed,
+    )
     return model
 
 
+def train_expert(data: SetData, recipe: Recipe) -> XASRegressor:
+    """An ensemble of one set only, with the published per-set widths, calibrated on the set's eval rows."""
+    model = XASRegressor(
+        hidden=reference_widths(data.key),
+        element=data.element,
+        fidelity=data.fidelity,
+        kind="expert",
+        featurizer=featurizer_spec([data]),
+        n_features=data.train.X.shape[1],
+        stop_fraction=_stop_fraction([data]),
+        **recipe.estimator_params("train"),
+    )
+    pool = _pooled(data)
+    model.fit(pool.X, pool.y, groups=_materials(pool.ids))
+    _provenance(model, [data], recipe)
+    return calibrate_on_eval(model, [data], recipe.train.seed)
+
+
 def train_universal(sets: Sequence[SetData], recipe: Recipe) -> XASRegressor:
-    """One model over all FEFF sets with spectra (each element's spectrum on its own grid)."""
+    """One ensemble over all FEFF sets with spectra (each element's spectrum on its own grid)."""
     sets = [s for s in sets if s.fidelity == "FEFF"]
     if not sets:
         raise XasflowError("the universal model needs at least one FEFF set with spectra")
-    elements = [s.element for s in sets]
-    conditioning = tuple(e for e in ELEMENTS if e in elements) if recipe.condition_universal else ()
-    config = ModelConfig(
-        reference_widths("universal"), dropout=recipe.dropout, standardize=recipe.standardize, conditioning=conditioning
+    present = {s.element for s in sets}
+    conditioning = tuple(e for e in ELEMENTS if e in present) if recipe.condition_universal else ()
+    model = XASRegressor(
+        hidden=reference_widths("universal"),
+        conditioning=conditioning,
+        element=None,
+        fidelity="FEFF",
+        kind="universal",
+        featurizer=featurizer_spec(sets),
+        n_features=sets[0].train.X.shape[1],
+        stop_fraction=_stop_fraction(sets),
+        **recipe.estimator_params("train"),
     )
-    model = XASRegressor(config, element=None, fidelity="FEFF", name="universal", ensemble=recipe.ensemble)
+    pools = [_pooled(s) for s in sets]
     model.fit(
-        np.vstack([s.train.X for s in sets]),
-        np.vstack([s.train.y for s in sets]),
-        X_stop=np.vstack([s.stop.X for s in sets]),
-        y_stop=np.vstack([s.stop.y for s in sets]),
-        elements=[s.element for s in sets for _ in range(len(s.train))],
-        elements_stop=[s.element for s in sets for _ in range(len(s.stop))],
-        train=recipe.train,
+        np.vstack([p.X for p in pools]),
+        np.vstack([p.y for p in pools]),
+        elements=[s.element for s, p in zip(sets, pools, strict=True) for _ in range(len(p))],
+        groups=np.concatenate([_materials(p.ids) for p in pools]),
     )
-    model.card["elements"] = elements
-    _card_data(model, sets, recipe)
+    _provenance(model, sets, recipe)
+    if conditioning:
+        calibrate_on_eval(model, sets, recipe.train.seed)
     return model
 
 
 def for_set(universal: XASRegressor, data: SetData) -> XASRegressor:
     """The universal model labelled with one FEFF set (for predicting and for the zoo)."""
-    model = universal.copy(element=data.element, fidelity=data.fidelity)
-    _set_baseline(model, data)
+    if universal.conditioning and data.element not in universal.conditioning:
+        raise XasflowError(f"the universal model was not trained on {data.element}")
+    model = copy.deepcopy(universal)
+    model.set_params(element=data.element, fidelity=data.fidelity)
+    model.provenance_ = copy.deepcopy(universal.provenance_)
+    model.provenance_.baseline_spectrum = tuple(round(float(v), 7) for v in data.baseline)
+    if not universal.conditioning:
+        # An unconditioned universal model knows no element: its domain and calibration are this set's.
+        model.domain_ = {data.element: copy.deepcopy(universal.domain_["*"])}
+        model.calibration_ = {}
+        calibrate_on_eval(model, [data])
     return model
 
 
 def fine_tune(universal: XASRegressor, data: SetData, recipe: Recipe) -> XASRegressor:
-    """Universal weights fine-tuned on one set: ``tuned`` (FEFF) or cross-fidelity (VASP)."""
-    conditioning = universal.config.conditioning
-    if conditioning and data.element not in conditioning:
+    """Universal weights fine-tuned on one set: ``tuned`` (FEFF) or ``cross-fidelity`` (VASP), calibrated."""
+    if universal.conditioning and data.element not in universal.conditioning:
         raise XasflowError(f"the universal model was not trained on {data.element}; cannot fine-tune it for that")
-    model = universal.copy(name="tuned", element=data.element, fidelity=data.fidelity)
-    model.card["transfer"] = "cross-fidelity (FEFF universal -> VASP)" if data.fidelity == "VASP" else "FEFF universal"
-    # The fine-tuned weights also carry what the universal model saw.
-    model.card["pretraining"] = {"data": universal.card.get("data"), "training": universal.card.get("training")}
-    model.fit(
-        data.train.X,
-        data.train.y,
-        X_stop=data.stop.X,
-        y_stop=data.stop.y,
-        elements=data.element,
-        elements_stop=data.element,
-        train=recipe.tune,
+    model = copy.deepcopy(universal)
+    params = recipe.estimator_params("tune")
+    params.pop("dropout")  # the architecture stays the universal one
+    params.pop("standardize")
+    params.pop("n_members")
+    model.set_params(
+        element=data.element,
+        fidelity=data.fidelity,
+        kind="cross-fidelity" if data.fidelity == "VASP" else "tuned",
         warm_start=True,
+        stop_fraction=_stop_fraction([data]),
+        **params,
     )
-    _card_data(model, [data], recipe)
-    return model
+    model.provenance_ = Provenance(pretraining={"data": universal.provenance_.data, "kind": "universal FEFF"})
+    pool = _pooled(data)
+    model.fit(pool.X, pool.y, elements=data.element if model.conditioning else None, groups=_materials(pool.ids))
+    model.set_params(warm_start=False)
+    _provenance(model, [data], recipe)
+    return calibrate_on_eval(model, [data], recipe.tune.seed)
 
 
 def evaluate(model: XASRegressor, data: SetData, part: str = "eval") -> tuple[Scores, np.ndarray]:
     """Scores of ``model`` on a part of a set (baseline: that set's mean training spectrum), and predictions."""
     subset = getattr(data, part)
-    prediction = model.predict(subset.X, element=data.element if model.config.conditioning else None)
+    prediction = model.predict(subset.X, elements=data.element if model.conditioning else None)
     return score(subset.y, prediction, data.baseline), prediction

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from xasflow.models.regressor import XASRegressor
+from xasflow.models.estimator import XASRegressor
 from xasflow.training.config import Recipe
 from xasflow.training.data import SetCatalog
 from xasflow.training.modes import fine_tune, for_set, train_expert, train_universal

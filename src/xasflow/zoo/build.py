@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import tempfile
@@ -11,7 +10,7 @@ from typing import Any
 
 from xasflow import __version__
 from xasflow.errors import XasflowError
-from xasflow.models.regressor import XASRegressor, write_card
+from xasflow.models.estimator import XASRegressor
 from xasflow.training.data import SetCatalog
 from xasflow.training.modes import evaluate
 from xasflow.training.pipeline import TrainedModels
@@ -21,23 +20,34 @@ UNIVERSAL_FILE = "universal_FEFF.npz"
 
 
 def _metrics(model: XASRegressor, catalog: SetCatalog, key: str) -> dict[str, Any]:
+    """η on the set's evaluation rows, and the calibration/domain figures measured on those rows."""
     data = catalog.sets[key]
     evaluation, _ = evaluate(model, data, "eval")
-    stop, _ = evaluate(model, data, "stop")
+    _, report = model.calibration_[data.element]
     return {
         "protocol": data.protocol,
         "evaluation": {k: round(v, 6) if isinstance(v, float) else v for k, v in evaluation.as_dict().items()},
-        "early_stopping": {k: round(v, 6) if isinstance(v, float) else v for k, v in stop.as_dict().items()},
         "baseline": "mean training spectrum of the set",
+        "coverage_68": round(report.coverage_68, 4),
+        "coverage_95": round(report.coverage_95, 4),
+        "ood_flagged": round(float(model.domain_flag_rate_.get(data.element, float("nan"))), 4),
+        "uncertainty_protocol": "cross-fitted over material-grouped halves of the evaluation rows",
     }
 
 
 def write_zoo(
-    catalog: SetCatalog, trained: TrainedModels, out_dir: Path, dtype: str = "float16", provenance: str = ""
+    catalog: SetCatalog,
+    trained: TrainedModels,
+    out_dir: Path,
+    dtype: str = "float16",
+    provenance: str = "",
+    names: tuple[str, ...] = ("expert", "universal", "tuned"),
+    keep_all: bool = False,
 ) -> dict[str, Any]:
-    """Write every trained model of ``trained`` into ``out_dir`` (replaced only once complete).
+    """Write the trained models of ``trained`` into ``out_dir`` (replaced only once complete).
 
-    The default model of each set is the one with the best η on the set's evaluation subset.
+    The default model of each set is the one of ``names`` with the best η on the set's evaluation subset;
+    each set ships its default and a card of the shared universal model (``keep_all``: every candidate).
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -53,34 +63,34 @@ def write_zoo(
             "sets": {},
         }
         universal = trained.models.get(("*", "universal"))
-        universal_card: dict[str, Any] | None = None
-        if universal is not None:
+        if universal is not None and "universal" in names:
             universal.save(staging / UNIVERSAL_FILE, dtype=dtype)
-            universal_card = universal.card
         for key in catalog.sets:
             folder = staging / key
             folder.mkdir()
-            entry: dict[str, Any] = {"models": [], "eta": {}}
-            for name in ("expert", "universal", "tuned"):
-                model = trained.models.get((key, name))
-                if model is None:
-                    continue
-                metrics = _metrics(model, catalog, key)
-                model.card["metrics"] = metrics
-                model.card["training"].setdefault("seconds", 0.0)
-                if name == "universal" and universal_card is not None:
+            candidates = {name: trained.models[(key, name)] for name in names if (key, name) in trained.models}
+            metrics = {name: _metrics(model, catalog, key) for name, model in candidates.items()}
+            eta = {name: m["evaluation"]["eta"] for name, m in metrics.items()}
+            default = max(eta, key=eta.get)
+            # Weights cost space; a set ships its default and the (shared) universal model.
+            shipped = [n for n in candidates if n == default or (n == "universal" and universal is not None)]
+            if keep_all:
+                shipped = list(candidates)
+            entry: dict[str, Any] = {"models": [], "eta": {}, "coverage_68": {}, "coverage_95": {}, "default": default}
+            entry["candidates_eta"] = eta
+            for name in shipped:
+                model = candidates[name]
+                model.provenance_.metrics = metrics[name]
+                if name == "universal" and universal is not None:
                     # The universal weights are stored once; each set's card points at them.
-                    card = copy.deepcopy(model.card)
-                    card["weights"] = {**universal_card["weights"], "file": f"../{UNIVERSAL_FILE}"}
-                    write_card(folder / "universal.json", card)
+                    model.save(folder / "universal.json", dtype=dtype, weights_file=f"../{UNIVERSAL_FILE}")
                 else:
                     model.save(folder / f"{name}.npz", dtype=dtype)
                 entry["models"].append(name)
-                entry["eta"][name] = metrics["evaluation"]["eta"]
-            entry["default"] = max(entry["eta"], key=entry["eta"].get)
+                entry["eta"][name] = metrics[name]["evaluation"]["eta"]
+                entry["coverage_68"][name] = metrics[name]["coverage_68"]
+                entry["coverage_95"][name] = metrics[name]["coverage_95"]
             index["sets"][key] = entry
-        if universal_card is not None:
-            write_card(staging / "universal_FEFF.json", universal_card)
         (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         _swap_in(staging, out_dir)
     except BaseException:

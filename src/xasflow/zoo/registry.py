@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from xasflow.errors import XasflowError, check_element, check_fidelity
-from xasflow.models.regressor import XASRegressor
+from xasflow.models.estimator import XASRegressor
 
 #: Environment variable pointing at an alternative zoo folder (e.g. one rebuilt with ``xasflow zoo build``).
 ZOO_DIR_ENV = "XASFLOW_ZOO_DIR"

@@ -1,4 +1,4 @@
-"""Mini-batch training with early stopping: deterministic for a given seed and thread count."""
+"""Training one network: optimiser settings and the early-stopping loop (deterministic per seed and thread count)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,64 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
 
-from xasflow.training.config import TrainConfig
+from xasflow.errors import XasflowError
+
+SCHEDULES = ("none", "plateau", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and stopping settings of one training run.
+
+    Parameters
+    ----------
+    lr
+        Adam learning rate.
+    batch_size
+        Mini-batch size.
+    max_epochs, patience
+        Upper bound of epochs; stop when the early-stopping loss has not improved for ``patience`` epochs
+        (the best weights are restored).
+    weight_decay
+        Decoupled (AdamW) weight decay; 0 gives plain Adam.
+    schedule
+        Learning-rate schedule: ``none``, ``plateau`` (halve after ``patience // 3`` flat epochs) or ``cosine``.
+    seed
+        Seed of weight initialisation, shuffling and dropout.
+    threads
+        torch intra-op threads (1 keeps the 2-core machine usable by others).
+    freeze_batchnorm
+        Keep BatchNorm running statistics fixed (fine-tuning: one element's batches would otherwise overwrite
+        the statistics learnt over all elements).
+    """
+
+    lr: float = 1e-3
+    batch_size: int = 128
+    max_epochs: int = 500
+    patience: int = 30
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    seed: int = 0
+    threads: int = 1
+    freeze_batchnorm: bool = False
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise XasflowError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.lr <= 0 or self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1 or self.threads < 1:
+            raise XasflowError("lr, batch_size, max_epochs, patience and threads must be positive")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_seed(self, seed: int) -> TrainConfig:
+        return replace(self, seed=seed)
 
 
 @dataclass(frozen=True)

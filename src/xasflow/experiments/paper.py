@@ -13,7 +13,7 @@ from xasflow.constants import energy_grid
 from xasflow.data.dataset import XASDataset
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import bootstrap_eta_difference, decile_spectra, improvement, win_rates
-from xasflow.evaluation.report import (
+from xasflow.experiments.report import (
     PUBLISHED_ETA,
     FeaturizerRow,
     ResultRow,
@@ -24,8 +24,9 @@ from xasflow.evaluation.report import (
     write_csv,
 )
 from xasflow.fileio import atomic_open
-from xasflow.models.config import ModelConfig, reference_widths
-from xasflow.models.regressor import XASRegressor
+from xasflow.models.card import FeaturizerSpec
+from xasflow.models.config import reference_widths
+from xasflow.models.estimator import XASRegressor
 from xasflow.training.config import Recipe
 from xasflow.training.data import SetCatalog, carve
 from xasflow.training.modes import evaluate
@@ -96,12 +97,15 @@ def featurizer_comparison(dataset: XASDataset, recipes: Sequence[Recipe], seed: 
                 continue
             data = carve(dataset, seed, feature=feature)
             width = data.train.X.shape[1]
-            config = ModelConfig(
-                reference_widths("Cu_FEFF"), dropout=recipe.dropout, standardize=recipe.standardize, n_features=width
-            )
             start = time.perf_counter()
-            model = XASRegressor(config, element="Cu", name="expert", featurizer={"name": feature, "version": "?"})
-            model.fit(data.train.X, data.train.y, X_stop=data.stop.X, y_stop=data.stop.y, train=recipe.train)
+            model = XASRegressor(
+                hidden=reference_widths("Cu_FEFF"),
+                element="Cu",
+                featurizer=FeaturizerSpec(feature, data.feature_version),
+                n_features=width,
+                **recipe.estimator_params("train"),
+            )
+            model.fit(data.train.X, data.train.y, X_stop=data.stop.X, y_stop=data.stop.y)
             scores, _ = evaluate(model, data)
             info = dataset.metadata.get("features", {}).get(feature, {})
             rows.append(

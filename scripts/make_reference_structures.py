@@ -1,0 +1,145 @@
+"""Write the candidate structures of the measured references (src/xasflow/examples/reference/*.cif).
+
+Dev script: run once when the list changes; the CIFs are committed. Every structure comes from a
+published single-crystal or powder refinement as stored in the American Mineralogist Crystal
+Structure Database (AMCSD, shipped with xraylarch's ``larixite`` package as ``amcsd_cif1.db``),
+looked up by its AMCSD id; each structure is checked against its space group and the range of
+its metal-ligand bond lengths before it is written (the script fails otherwise).
+
+Two compounds have no ordered published structure in that database and are substitutes:
+
+* Cu2S: low chalcocite (P2_1/c, 144 atoms) is absent; the high-chalcocite refinement (Will et al.
+  2002, P6_3/mmc, S hcp, partially occupied Cu) is ordered into its majority sites: Cu1 (2b,
+  trigonal CuS3, occupancy 0.52) fully, Cu2 (4f, occupancy 0.285) half. Like low chalcocite, the
+  result has Cu(I) in trigonal S coordination at Cu-S 2.3 Å.
+* K2Cr2O7: triclinic lopezite is absent; the monoclinic beta polymorph (Krivovichev et al. 2000)
+  has the same corner-sharing Cr2O7 dichromate unit.
+
+Run: ``python scripts/make_reference_structures.py`` (needs ``pip install -e '.[experiment]'``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Structure
+from pymatgen.io.cif import CifParser, CifWriter
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+OUT = Path(__file__).resolve().parents[1] / "src" / "xasflow" / "examples" / "reference"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One candidate: AMCSD id, expected space group number, metal-ligand bond range (Å)."""
+
+    name: str
+    amcsd_id: int
+    spacegroup: int
+    metal: str
+    ligand: str
+    bond_range: tuple[float, float]
+    note: str = ""
+
+
+REFERENCES: tuple[Reference, ...] = (
+    Reference("Cu_metal", 11145, 225, "Cu", "Cu", (2.54, 2.57)),
+    Reference("Cu2O_cuprite", 7351, 224, "Cu", "O", (1.83, 1.87)),
+    Reference("CuO_tenorite", 18812, 15, "Cu", "O", (1.94, 1.97)),
+    Reference("CuS_covellite", 534, 194, "Cu", "S", (2.18, 2.34)),
+    Reference("Cu2S_chalcocite", 6938, 186, "Cu", "S", (2.20, 2.60), "ordered high-chalcocite approximant"),
+    Reference("azurite_Cu3C2H2O8", 8598, 14, "Cu", "O", (1.90, 2.40), "Cu2 has a long apical bond"),
+    Reference("Cr_metal", 11209, 229, "Cr", "Cr", (2.48, 2.51)),
+    Reference("Cr2O3_eskolaite", 10596, 167, "Cr", "O", (1.95, 2.03)),
+    Reference("CrO2", 9413, 136, "Cr", "O", (1.87, 1.93)),
+    Reference("K2Cr2O7", 10323, 15, "Cr", "O", (1.58, 1.80), "beta (monoclinic) polymorph"),
+    Reference("K2CrO4_tarapacaite", 9457, 62, "Cr", "O", (1.60, 1.68)),
+    Reference("Na2CrO4", 16962, 63, "Cr", "O", (1.55, 1.66)),
+    Reference("Cr2S3", 9200, 148, "Cr", "S", (2.35, 2.45)),
+)
+
+
+def amcsd_cif(amcsd_id: int) -> str:
+    """CIF text of one AMCSD entry from the database shipped with larixite (no download)."""
+    from larixite.amcsd import AMCSD
+
+    return AMCSD().get_cif(amcsd_id).ciftext
+
+
+def parse(text: str) -> Structure:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CifParser.from_str(text, occupancy_tolerance=100).parse_structures(primitive=False)[0]
+
+
+def order_chalcocite(text: str) -> Structure:
+    """High chalcocite ordered into its majority Cu sites (see the module docstring)."""
+    from pymatgen.core import Lattice
+
+    a, c, z = 4.033, 6.739, 0.585  # Will et al. (2002), AMCSD 6938: a, c and the z of Cu2 (4f)
+    assert f"_cell_length_a {a}" in text and f"_cell_length_c {c}" in text and f"{z}" in text
+    third = 1.0 / 3.0
+    species = ["S", "S", "Cu", "Cu", "Cu", "Cu"]
+    coords = [
+        [third, 2 * third, 0.25],  # S 2c
+        [2 * third, third, 0.75],
+        [0.0, 0.0, 0.25],  # Cu1 2b, trigonal in the S layer
+        [0.0, 0.0, 0.75],
+        [third, 2 * third, z],  # two of the four Cu2 4f sites, related by the 6_3 screw
+        [2 * third, third, z + 0.5],
+    ]
+    return Structure(Lattice.hexagonal(a, c), species, coords)
+
+
+def build(ref: Reference) -> Structure:
+    text = amcsd_cif(ref.amcsd_id)
+    structure = order_chalcocite(text) if ref.name.startswith("Cu2S") else parse(text)
+    structure.remove_oxidation_states()
+    return structure.get_sorted_structure()
+
+
+def metal_ligand_bonds(structure: Structure, metal: str, ligand: str, cutoff: float) -> np.ndarray:
+    """Distances from each metal site to its nearest ligand shell (within ``cutoff`` Å)."""
+    lengths = []
+    for i, site in enumerate(structure):
+        if site.specie.symbol != metal:
+            continue
+        neighbours = [n.nn_distance for n in structure.get_neighbors(site, cutoff) if n.specie.symbol == ligand]
+        assert neighbours, f"site {i} has no {ligand} within {cutoff} Å"
+        lengths.extend(neighbours)
+    return np.array(lengths)
+
+
+def check(ref: Reference, structure: Structure) -> str:
+    """Assert the space group and the bond-length range; return a one-line summary."""
+    assert structure.is_ordered, f"{ref.name}: disordered"
+    sga = SpacegroupAnalyzer(structure, symprec=0.01)
+    number = sga.get_space_group_number()
+    if ref.spacegroup:
+        assert number == ref.spacegroup, f"{ref.name}: space group {number}, expected {ref.spacegroup}"
+    cutoff = 2.6 if ref.ligand != ref.metal else 2.7
+    bonds = metal_ligand_bonds(structure, ref.metal, ref.ligand, cutoff)
+    low, high = ref.bond_range
+    assert low <= bonds.min() and bonds.max() <= high, f"{ref.name}: bonds {bonds.min():.3f}-{bonds.max():.3f} Å"
+    shortest = min(n.nn_distance for site in structure.get_all_neighbors(3.0) for n in site)
+    assert shortest > 0.75, f"{ref.name}: atoms {shortest:.2f} Å apart"
+    return (
+        f"{ref.name:24s} {structure.composition.reduced_formula:12s} {sga.get_space_group_symbol():10s} "
+        f"{len(structure):3d} atoms  {ref.metal}-{ref.ligand} {bonds.min():.3f}-{bonds.max():.3f} Å  "
+        f"AMCSD {ref.amcsd_id} {ref.note}"
+    )
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for ref in REFERENCES:
+        structure = build(ref)
+        print(check(ref, structure))
+        CifWriter(structure).write_file(OUT / f"{ref.name}.cif")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Compare predicted spectra with measurements: normalise, align, score, match and mix.
+
+Needs xraylarch (``pip install 'xasflow[experiment]'``) for reading and normalisation.
+"""
+
+from xasflow.experiment.align import DEFAULT_OFFSET, DEFAULT_SHIFT_BOUND, AlignConfig, Alignment, align
+from xasflow.experiment.match import Candidate, MatchEntry, MatchResult, match
+from xasflow.experiment.mix import MixtureResult, mix
+from xasflow.experiment.normalize import NormalizedSpectrum, normalize
+from xasflow.experiment.score import DEFAULT_METRIC, METRICS, score
+
+__all__ = [
+    "DEFAULT_METRIC",
+    "DEFAULT_OFFSET",
+    "DEFAULT_SHIFT_BOUND",
+    "METRICS",
+    "AlignConfig",
+    "Alignment",
+    "Candidate",
+    "MatchEntry",
+    "MatchResult",
+    "MixtureResult",
+    "NormalizedSpectrum",
+    "align",
+    "match",
+    "mix",
+    "normalize",
+    "score",
+]

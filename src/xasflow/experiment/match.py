@@ -1,0 +1,88 @@
+"""Rank candidate structures by how well their predicted spectra match one measurement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xasflow.experiment.align import AlignConfig, Alignment, align
+from xasflow.experiment.normalize import NormalizedSpectrum
+from xasflow.experiment.score import DEFAULT_METRIC, METRICS, get_metric
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A predicted, site-averaged spectrum of one candidate structure."""
+
+    source: str
+    formula: str
+    energies: np.ndarray
+    spectrum: np.ndarray
+    std: np.ndarray | None = None
+
+    @classmethod
+    def from_prediction(cls, prediction) -> Candidate:
+        """From an :class:`xasflow.inference.predictor.Prediction` (uses ``average_std`` if present)."""
+        std = getattr(prediction, "average_std", None)
+        return cls(
+            source=prediction.source,
+            formula=prediction.formula,
+            energies=np.asarray(prediction.energies, float),
+            spectrum=np.asarray(prediction.average, float),
+            std=None if std is None else np.asarray(std, float),
+        )
+
+
+@dataclass(frozen=True)
+class MatchEntry:
+    """One ranked candidate: its alignment, the chosen score and every metric."""
+
+    rank: int
+    candidate: Candidate
+    alignment: Alignment
+    score: float
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Candidates ranked best first for one measurement."""
+
+    measured: NormalizedSpectrum
+    element: str
+    metric: str
+    config: AlignConfig
+    entries: list[MatchEntry]
+
+    @property
+    def best(self) -> MatchEntry:
+        return self.entries[0]
+
+
+def match(
+    measured: NormalizedSpectrum,
+    candidates: list[Candidate],
+    element: str,
+    metric: str = DEFAULT_METRIC,
+    config: AlignConfig | None = None,
+) -> MatchResult:
+    """Align every candidate on ``measured`` and rank them by ``metric`` (best first).
+
+    Raises
+    ------
+    InputError
+        When the scan does not cover the comparison window.
+    """
+    get_metric(metric)
+    config = config or AlignConfig()
+    scored = []
+    for candidate in candidates:
+        alignment = align(measured, candidate.energies, candidate.spectrum, element, config, std=candidate.std)
+        values = {name: fn(alignment.measured, alignment.model) for name, fn in METRICS.items()}
+        scored.append((values[metric], candidate, alignment, values))
+    scored.sort(key=lambda item: -item[0])
+    entries = [
+        MatchEntry(rank=i + 1, candidate=c, alignment=a, score=s, metrics=v) for i, (s, c, a, v) in enumerate(scored)
+    ]
+    return MatchResult(measured=measured, element=element, metric=metric, config=config, entries=entries)

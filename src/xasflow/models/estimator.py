@@ -1,0 +1,447 @@
+"""XASRegressor: an ensemble of MLPs from site features to a K-edge XANES spectrum, scikit-learn style.
+
+Hyperparameters live in ``__init__`` (stored unchanged, so ``get_params``/``set_params``/``sklearn.base.clone``
+work); ``fit`` sets the learned state (attributes ending in ``_``). Every model is an ensemble: ``predict``
+returns the members' mean and, with ``return_std=True``, a standard deviation per energy point that
+:meth:`calibrate` turns into honest intervals from held-out residuals. :meth:`domain_score` says how unlike
+the training sites a row is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+from xasflow.constants import ELEMENTS
+from xasflow.data.splits import grouped_split
+from xasflow.errors import InputError, XasflowError, check_element, check_fidelity
+from xasflow.models.calibration import Calibration, CoverageReport, cross_fitted_coverage, fit_calibration
+from xasflow.models.card import FeaturizerSpec
+from xasflow.models.config import ModelConfig
+from xasflow.models.domain import DomainReference, cross_fitted_flag_rate
+from xasflow.models.fitting import Batch, History, TrainConfig, train_network
+from xasflow.models.network import SpectrumMLP
+
+
+def check_matrix(values: np.ndarray, width: int, what: str) -> np.ndarray:
+    """A finite float ``(n, width)`` matrix, else :class:`InputError` naming ``what``."""
+    try:
+        matrix = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(what, f"not a numeric matrix ({exc})") from exc
+    if matrix.ndim == 1 and matrix.size == width:
+        matrix = matrix[None, :]
+    if matrix.ndim != 2:
+        raise InputError(what, f"expected a 2-D matrix with {width} columns, got shape {matrix.shape}")
+    if matrix.shape[1] != width:
+        raise InputError(what, f"has {matrix.shape[1]} columns but the model expects {width}")
+    if len(matrix) == 0:
+        raise InputError(what, "has no rows")
+    if not np.all(np.isfinite(matrix)):
+        bad = int(np.sum(~np.all(np.isfinite(matrix), axis=1)))
+        raise InputError(what, f"contains NaN or infinite values ({bad} rows)")
+    return matrix
+
+
+@dataclass(frozen=True)
+class SpectrumEstimate:
+    """Mean, calibrated std, out-of-domain score and flag of each row."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    ood_score: np.ndarray
+    in_domain: np.ndarray
+
+
+@dataclass
+class Provenance:
+    """What the training driver knows and the estimator does not: data, metrics, recipe, baseline."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    baseline_spectrum: tuple[float, ...] | None = None
+    pretraining: dict[str, Any] | None = None
+    recipe: dict[str, Any] | None = None
+
+
+class XASRegressor(BaseEstimator):
+    """Ensemble of MLPs: features ``(n, n_features)`` → spectra ``(n, 141)`` (published ×1000 units).
+
+    Parameters
+    ----------
+    hidden
+        Hidden widths; each block is Linear → BatchNorm → SiLU → Dropout.
+    dropout
+        Dropout after each hidden block (published recipe: 0.5).
+    standardize
+        Standardise inputs with the training mean/std (stored in the weights).
+    conditioning
+        Elements whose one-hot code is appended to the input (universal models); empty for one element.
+    lr, batch_size, max_epochs, patience, weight_decay, schedule, freeze_batchnorm
+        Optimiser and early stopping (see :class:`~xasflow.models.fitting.TrainConfig`).
+    n_members
+        Ensemble size.
+    random_state
+        Member ``m`` is seeded ``random_state + m`` (initialisation, shuffling, dropout, its stop split).
+    stop_fraction
+        Without an explicit early-stopping set, each member early-stops on its own material-grouped share
+        of the training rows (members then differ in data as well as seed).
+    warm_start
+        ``fit`` continues from the current weights (fine-tuning) instead of a fresh initialisation.
+    threads
+        torch intra-op threads.
+    element, fidelity
+        The set the model predicts (default element of conditioned models).
+    kind
+        ``expert``, ``universal``, ``tuned`` or ``cross-fidelity`` (recorded in the card).
+    featurizer
+        The features the model takes (name, version, parameters); default: the published M3GNet rows.
+    """
+
+    def __init__(
+        self,
+        hidden: tuple[int, ...] = (600, 600, 400),
+        dropout: float = 0.5,
+        standardize: bool = False,
+        conditioning: tuple[str, ...] = (),
+        lr: float = 1e-3,
+        batch_size: int = 128,
+        max_epochs: int = 500,
+        patience: int = 30,
+        weight_decay: float = 0.0,
+        schedule: str = "none",
+        freeze_batchnorm: bool = False,
+        n_members: int = 5,
+        random_state: int = 0,
+        stop_fraction: float = 0.1,
+        warm_start: bool = False,
+        threads: int = 1,
+        element: str | None = None,
+        fidelity: str = "FEFF",
+        kind: str = "expert",
+        featurizer: FeaturizerSpec | None = None,
+        n_features: int = 64,
+    ) -> None:
+        self.hidden = hidden
+        self.dropout = dropout
+        self.standardize = standardize
+        self.conditioning = conditioning
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.freeze_batchnorm = freeze_batchnorm
+        self.n_members = n_members
+        self.random_state = random_state
+        self.stop_fraction = stop_fraction
+        self.warm_start = warm_start
+        self.threads = threads
+        self.element = element
+        self.fidelity = fidelity
+        self.kind = kind
+        self.featurizer = featurizer
+        self.n_features = n_features
+
+    # ------------------------------------------------------------------ derived settings
+    @property
+    def name(self) -> str:
+        """Name within its set in the zoo (cross-fidelity models are the VASP set's ``tuned``)."""
+        return "tuned" if self.kind == "cross-fidelity" else self.kind
+
+    @property
+    def featurizer_spec(self) -> FeaturizerSpec:
+        if self.featurizer is not None:
+            return self.featurizer
+        from xasflow.features.m3gnet import published_version
+
+        return FeaturizerSpec("m3gnet", published_version())
+
+    def network_config(self) -> ModelConfig:
+        return ModelConfig(
+            tuple(self.hidden),
+            dropout=self.dropout,
+            n_features=self.n_features,
+            conditioning=tuple(self.conditioning),
+            standardize=self.standardize,
+        )
+
+    def train_config(self, seed: int) -> TrainConfig:
+        return TrainConfig(
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            seed=seed,
+            threads=self.threads,
+            freeze_batchnorm=self.freeze_batchnorm,
+        )
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(self.random_state + m for m in range(self.n_members))
+
+    def _check_params(self) -> None:
+        if int(self.n_members) < 1:
+            raise XasflowError("n_members must be at least 1")
+        if not 0.0 < self.stop_fraction < 1.0:
+            raise XasflowError("stop_fraction must be in (0, 1)")
+        if self.element is not None:
+            check_element(self.element)
+        check_fidelity(self.fidelity)
+        self.network_config()  # validates widths and dropout
+        self.train_config(0)  # validates optimiser settings
+
+    # ------------------------------------------------------------------ inputs
+    def _labels(self, n: int, elements: Sequence[str] | str | None) -> list[str]:
+        """Element of each row (for conditioning, calibration and the domain score)."""
+        if elements is None:
+            elements = self.element
+        if elements is None:
+            if self.conditioning:
+                raise XasflowError("this model is element-conditioned: name the element")
+            return ["*"] * n
+        names = [elements] * n if isinstance(elements, str) else list(elements)
+        if len(names) != n:
+            raise XasflowError(f"{len(names)} element labels for {n} rows")
+        if self.conditioning:
+            unknown = sorted(set(names) - set(self.conditioning))
+            if unknown:
+                raise XasflowError(
+                    f"model was trained for {', '.join(self.conditioning)}; cannot predict {', '.join(unknown)}"
+                )
+        return names
+
+    def _codes(self, labels: list[str]) -> torch.Tensor | None:
+        if not self.conditioning:
+            return None
+        index = torch.tensor([list(self.conditioning).index(e) for e in labels])
+        return torch.nn.functional.one_hot(index, len(self.conditioning)).to(torch.float32)
+
+    def _batch(self, X, y, labels: list[str]) -> Batch:
+        return Batch(
+            torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32), self._codes(labels)
+        )
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        elements: Sequence[str] | str | None = None,
+        groups: Sequence[str] | np.ndarray | None = None,
+        X_stop: np.ndarray | None = None,
+        y_stop: np.ndarray | None = None,
+        elements_stop: Sequence[str] | str | None = None,
+    ) -> XASRegressor:
+        """Train every member on ``(X, y)``.
+
+        Parameters
+        ----------
+        elements
+            Element of each row (or one for all): needed for conditioned models and per-element state.
+        groups
+            Material of each row: the per-member early-stopping split keeps a material on one side.
+        X_stop, y_stop, elements_stop
+            An explicit early-stopping set shared by all members (otherwise each member carves its own).
+        """
+        self._check_params()
+        X = check_matrix(X, self.n_features, "training features")
+        y = check_matrix(y, 141, "training spectra")
+        if len(X) != len(y):
+            raise XasflowError(f"training: {len(X)} feature rows but {len(y)} spectra")
+        if len(X) < 4:
+            raise XasflowError("need at least 4 training spectra")
+        labels = self._labels(len(X), elements)
+        groups_arr = np.asarray(groups) if groups is not None else np.array([f"row{i}" for i in range(len(X))])
+        if len(groups_arr) != len(X):
+            raise XasflowError(f"{len(groups_arr)} groups for {len(X)} rows")
+        shared_stop = None
+        if X_stop is not None and y_stop is not None:
+            Xs = check_matrix(X_stop, self.n_features, "early-stopping features")
+            ys = check_matrix(y_stop, 141, "early-stopping spectra")
+            shared_stop = self._batch(Xs, ys, self._labels(len(Xs), elements_stop))
+        resume = bool(self.warm_start) and getattr(self, "networks_", None)
+        if resume and len(self.networks_) != self.n_members:
+            raise XasflowError(f"warm start: {len(self.networks_)} trained members but n_members={self.n_members}")
+        start = time.perf_counter()
+        networks: list[SpectrumMLP] = []
+        history: list[History] = []
+        for m, seed in enumerate(self.seeds):
+            if shared_stop is None:
+                parts = grouped_split(groups_arr, {"fit": 1 - self.stop_fraction, "stop": self.stop_fraction}, seed)
+                fit_rows, stop_rows = np.flatnonzero(parts == "fit"), np.flatnonzero(parts == "stop")
+                if len(stop_rows) == 0 or len(fit_rows) < 2:
+                    raise XasflowError("too few training materials to carve an early-stopping share")
+                stop = self._batch(X[stop_rows], y[stop_rows], [labels[i] for i in stop_rows])
+            else:
+                fit_rows, stop = np.arange(len(X)), shared_stop
+            data = self._batch(X[fit_rows], y[fit_rows], [labels[i] for i in fit_rows])
+            if resume:
+                net = self.networks_[m]
+            else:
+                torch.manual_seed(seed)  # weight initialisation
+                net = SpectrumMLP(self.network_config())
+                if self.standardize:
+                    features = torch.as_tensor(X, dtype=torch.float32)
+                    net.feature_mean.copy_(features.mean(0))
+                    net.feature_scale.copy_(features.std(0).clamp_min(1e-6))
+            history.append(train_network(net, data, stop, self.train_config(seed)))
+            networks.append(net)
+        self.networks_ = networks
+        self.history_ = history
+        self.n_features_in_ = self.n_features
+        self.fit_seconds_ = time.perf_counter() - start
+        self.training_rows_ = len(X)
+        self.elements_ = tuple(e for e in ELEMENTS if e in set(labels)) or ("*",)
+        # The model changed: earlier calibration and domain thresholds no longer apply.
+        self.domain_ = {e: DomainReference.from_training(X[[lab == e for lab in labels]]) for e in set(labels)}
+        self.calibration_: dict[str, tuple[Calibration, CoverageReport]] = {}
+        if not hasattr(self, "provenance_"):
+            self.provenance_ = Provenance()
+        return self
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "networks_", None):
+            raise XasflowError("model is not trained")
+
+    # ------------------------------------------------------------------ inference
+    def predict_members(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> np.ndarray:
+        """Each member's spectra, shape ``(n_members, n, 141)``."""
+        self._check_fitted()
+        X = check_matrix(X, self.n_features, "features")
+        features = torch.as_tensor(X, dtype=torch.float32)
+        codes = self._codes(self._labels(len(X), elements))
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                out = [net.eval()(features, codes).double().numpy() for net in self.networks_]
+        finally:
+            torch.set_num_threads(previous)
+        return np.stack(out)
+
+    def _mean_and_member_std(self, X, elements) -> tuple[np.ndarray, np.ndarray]:
+        members = self.predict_members(X, elements)
+        spread = members.std(axis=0, ddof=1) if len(members) > 1 else np.zeros(members.shape[1:])
+        return members.mean(axis=0), spread
+
+    def predict(
+        self, X: np.ndarray, return_std: bool = False, elements: Sequence[str] | str | None = None
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Mean spectra ``(n, 141)``; with ``return_std`` also the calibrated std per point.
+
+        Raises
+        ------
+        InputError
+            Wrong feature width, NaN/inf, or no rows.
+        XasflowError
+            Untrained model, an element the model does not know, or ``return_std`` on an uncalibrated model.
+        """
+        if not return_std:
+            return self.predict_members(X, elements).mean(axis=0)
+        mean, spread = self._mean_and_member_std(X, elements)
+        return mean, self._calibrated(spread, self._labels(len(mean), elements))
+
+    def _calibrated(self, spread: np.ndarray, labels: list[str]) -> np.ndarray:
+        std = np.empty_like(spread)
+        for element in set(labels):
+            if element not in self.calibration_:
+                raise XasflowError(
+                    f"model is not calibrated for {element}: call calibrate() on held-out rows before asking for std"
+                )
+            rows = np.array([lab == element for lab in labels])
+            std[rows] = self.calibration_[element][0].std(spread[rows])
+        return std
+
+    def domain_score(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> np.ndarray:
+        """``ood_score`` per row (distance to the training rows over the held-out threshold; > 1: out of domain)."""
+        self._check_fitted()
+        X = check_matrix(X, self.n_features, "features")
+        labels = self._labels(len(X), elements)
+        scores = np.empty(len(X))
+        for element in set(labels):
+            reference = self.domain_.get(element)
+            if reference is None:
+                raise XasflowError(f"model has no domain reference for {element}")
+            rows = np.array([lab == element for lab in labels])
+            scores[rows] = reference.score(X[rows])
+        return scores
+
+    def estimate(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> SpectrumEstimate:
+        """Mean, calibrated std, ``ood_score`` and ``in_domain`` in one call."""
+        mean, spread = self._mean_and_member_std(X, elements)
+        labels = self._labels(len(mean), elements)
+        score = self.domain_score(X, elements)
+        return SpectrumEstimate(mean, self._calibrated(spread, labels), score, score <= 1.0)
+
+    # ------------------------------------------------------------------ calibration
+    def calibrate(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        elements: Sequence[str] | str | None = None,
+        groups: Sequence[str] | np.ndarray | None = None,
+        seed: int = 0,
+    ) -> XASRegressor:
+        """Fit the std calibration and the out-of-domain threshold on held-out rows (not used in ``fit``).
+
+        Coverage and flag rate are measured by cross-fitting over material-grouped halves of these rows,
+        then both are fitted on all of them.
+        """
+        self._check_fitted()
+        X = check_matrix(X, self.n_features, "calibration features")
+        y = check_matrix(y, 141, "calibration spectra")
+        labels = self._labels(len(X), elements)
+        groups_arr = np.asarray(groups) if groups is not None else np.array([f"row{i}" for i in range(len(X))])
+        mean, spread = self._mean_and_member_std(X, labels)
+        residual = y - mean
+        self.domain_flag_rate_ = getattr(self, "domain_flag_rate_", {})
+        for element in sorted(set(labels)):
+            rows = np.array([lab == element for lab in labels])
+            report = cross_fitted_coverage(residual[rows], spread[rows], groups_arr[rows], seed)
+            self.calibration_[element] = (fit_calibration(residual[rows], spread[rows]), report)
+            reference = self.domain_[element]
+            self.domain_flag_rate_[element] = cross_fitted_flag_rate(reference, X[rows], groups_arr[rows], seed=seed)
+            reference.fit_threshold(X[rows])
+        return self
+
+    @property
+    def is_calibrated(self) -> bool:
+        return bool(getattr(self, "calibration_", None))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path, dtype: str = "float32", weights_file: str | None = None):
+        """Write ``path`` (``.npz`` weights) and its card (``.json``); returns the card path.
+
+        ``weights_file``: write only the card, pointing at weights saved earlier by another card (relative
+        path), e.g. the zoo's per-set cards of the one universal model.
+        """
+        from xasflow.models.persistence import save_model
+
+        return save_model(self, path, dtype=dtype, weights_file=weights_file)
+
+    @classmethod
+    def load(cls, path) -> XASRegressor:
+        """Read a model written by :meth:`save` (the ``.json`` card or the ``.npz`` weights), verifying checksums."""
+        from xasflow.models.persistence import load_model_file
+
+        return load_model_file(path)
+
+    @property
+    def card(self):
+        """The :class:`~xasflow.models.card.ModelCard` this model would be saved with."""
+        from xasflow.models.persistence import build_card
+
+        return build_card(self)

@@ -1,0 +1,230 @@
+"""Saving and loading an :class:`XASRegressor` as a model card (``.json``) beside its weights (``.npz``).
+
+The ``.npz`` holds every member's state (``m{i}__{key}``) and the domain reference rows of each element
+(``domain__{El}__rows|mean|scale``); the card holds everything else, including the calibration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xasflow import __version__
+from xasflow.errors import XasflowError
+from xasflow.fileio import atomic_path
+from xasflow.models.calibration import Calibration, CoverageReport
+from xasflow.models.card import (
+    CalibrationSpec,
+    DomainSpec,
+    EnsembleSpec,
+    FeaturizerSpec,
+    ModelCard,
+    WeightsInfo,
+    file_sha256,
+)
+from xasflow.models.domain import THRESHOLD_QUANTILE, DomainReference
+from xasflow.models.estimator import Provenance, XASRegressor
+from xasflow.models.network import SpectrumMLP
+
+STORAGE_DTYPES = {"float32": np.float32, "float16": np.float16}
+CALIBRATION_METHOD = "split-conformal per-energy scale of the member std (68.27 %), global z95; held-out rows"
+DOMAIN_METHOD = "mean distance to the k nearest training rows, standardised features"
+
+
+def _resampling(model: XASRegressor) -> str:
+    return (
+        f"seeds random_state+m; each member early-stops on its own material-grouped {model.stop_fraction:.0%} "
+        "of the training rows unless an explicit early-stopping set is given"
+    )
+
+
+def build_card(model: XASRegressor, weights: WeightsInfo | None = None) -> ModelCard:
+    """The card of a fitted model (hyperparameters, learned blocks, the driver's provenance)."""
+    model._check_fitted()
+    provenance: Provenance = getattr(model, "provenance_", Provenance())
+    params = model.get_params()
+    params["featurizer"] = None  # recorded in its own block
+    params["hidden"] = list(params["hidden"])
+    params["conditioning"] = list(params["conditioning"])
+    calibration = {
+        element: CalibrationSpec(
+            method=CALIBRATION_METHOD,
+            scale=tuple(round(float(s), 6) for s in cal.scale),
+            z95=round(cal.z95, 6),
+            floor=float(cal.floor),
+            rows=report.rows,
+            materials=report.materials,
+            coverage_68=round(report.coverage_68, 6),
+            coverage_95=round(report.coverage_95, 6),
+        )
+        for element, (cal, report) in model.calibration_.items()
+    }
+    domain = {
+        element: DomainSpec(
+            method=DOMAIN_METHOD,
+            k=reference.k,
+            reference_rows=len(reference.rows),
+            threshold=float(reference.threshold),
+            quantile=THRESHOLD_QUANTILE,
+            heldout_flagged=round(float(getattr(model, "domain_flag_rate_", {}).get(element, float("nan"))), 6),
+        )
+        for element, reference in model.domain_.items()
+        if reference.threshold is not None and element != "*"
+    }
+    training = {
+        "seconds": round(float(getattr(model, "fit_seconds_", 0.0)), 2),
+        "rows": int(getattr(model, "training_rows_", 0)),
+        "epochs": [h.epochs for h in model.history_],
+        "best_epochs": [h.best_epoch for h in model.history_],
+    }
+    return ModelCard(
+        kind=model.kind,
+        name=model.name,
+        element=model.element,
+        fidelity=model.fidelity,
+        params=params,
+        featurizer=model.featurizer_spec,
+        ensemble=EnsembleSpec(len(model.networks_), model.seeds, _resampling(model)),
+        elements=tuple(e for e in model.elements_ if e != "*"),
+        data=provenance.data,
+        training=training,
+        metrics=provenance.metrics,
+        calibration=calibration,
+        domain=domain,
+        baseline_spectrum=provenance.baseline_spectrum,
+        pretraining=provenance.pretraining,
+        recipe=provenance.recipe,
+        weights=weights,
+        xasflow_version=__version__,
+    )
+
+
+def _is_linear_key(net: SpectrumMLP, key: str) -> bool:
+    parts = key.split(".")
+    return parts[0] == "layers" and isinstance(net.layers[int(parts[1])], torch.nn.Linear)
+
+
+def save_model(model: XASRegressor, path, dtype: str = "float32", weights_file: str | None = None) -> Path:
+    """Write weights and card atomically; returns the card path (see :meth:`XASRegressor.save`)."""
+    model._check_fitted()
+    if dtype not in STORAGE_DTYPES:
+        raise XasflowError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}")
+    card_path = Path(path).with_suffix(".json")
+    if weights_file is not None:
+        target = card_path.parent / weights_file
+        if not target.is_file():
+            raise XasflowError(f"{target}: weights to point at do not exist")
+        info = WeightsInfo(weights_file, file_sha256(target), dtype, target.stat().st_size)
+    else:
+        weights_path = card_path.with_suffix(".npz")
+        arrays: dict[str, np.ndarray] = {}
+        for i, net in enumerate(model.networks_):
+            for key, tensor in net.state_dict().items():
+                value = tensor.detach().cpu().numpy()
+                if value.dtype.kind == "f":
+                    # Only Linear weights are downcast: BatchNorm variances of ×1000 inputs exceed float16.
+                    value = value.astype(STORAGE_DTYPES[dtype] if _is_linear_key(net, key) else np.float32)
+                arrays[f"m{i}__{key}"] = value
+        for element, reference in model.domain_.items():
+            arrays[f"domain__{element}__rows"] = reference.rows.astype(np.float16 if dtype == "float16" else np.float32)
+            arrays[f"domain__{element}__mean"] = reference.mean
+            arrays[f"domain__{element}__scale"] = reference.scale
+        with atomic_path(weights_path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **arrays)
+            info = WeightsInfo(weights_path.name, file_sha256(tmp), dtype, tmp.stat().st_size)
+    build_card(model, info).write(card_path)
+    return card_path
+
+
+def load_model_file(path) -> XASRegressor:
+    """Read a card and its weights, verifying both checksums and the card's consistency.
+
+    Raises
+    ------
+    XasflowError
+        Missing/unreadable/edited card or weights, a non-model file, or weights not matching the card.
+    """
+    path = Path(path)
+    if path.suffix not in (".json", ".npz"):
+        raise XasflowError(f"{path}: not a model (give the .json card or the .npz weights)")
+    card_path = path.with_suffix(".json")
+    card = ModelCard.read(card_path)
+    assert card.weights is not None  # validated
+    weights = (card_path.parent / card.weights.file).resolve()
+    if not weights.is_file():
+        raise XasflowError(f"{weights}: model weights missing")
+    actual = file_sha256(weights)
+    if actual != card.weights.sha256:
+        raise XasflowError(
+            f"{weights}: checksum mismatch (sha256 {actual[:12]}…, card says {card.weights.sha256[:12]}…): "
+            "the weights are corrupted or were modified; rebuild or reinstall the model"
+        )
+    return model_from_card(card, weights, card_path)
+
+
+def model_from_card(card: ModelCard, weights: Path, source: Path) -> XASRegressor:
+    """Rebuild the estimator of ``card`` with the arrays of ``weights``."""
+    params = dict(card.params)
+    params["hidden"] = tuple(params["hidden"])
+    params["conditioning"] = tuple(params["conditioning"])
+    params["featurizer"] = FeaturizerSpec(**vars(card.featurizer))
+    try:
+        model = XASRegressor(**params)
+        model._check_params()
+    except (TypeError, XasflowError) as exc:
+        raise XasflowError(f"{source}: card hyperparameters are not valid ({exc})") from exc
+    try:
+        with np.load(weights, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (OSError, ValueError) as exc:
+        raise XasflowError(f"{weights}: cannot read model weights ({exc})") from exc
+    networks = []
+    for i in range(card.ensemble.members):
+        net = SpectrumMLP(model.network_config())
+        prefix = f"m{i}__"
+        state = {k.removeprefix(prefix): torch.as_tensor(v) for k, v in arrays.items() if k.startswith(prefix)}
+        reference = net.state_dict()
+        try:
+            net.load_state_dict({k: v.to(reference[k].dtype) for k, v in state.items()})
+        except (KeyError, RuntimeError) as exc:
+            raise XasflowError(f"{weights}: weights do not match the card's architecture ({exc})") from exc
+        networks.append(net.eval())
+    model.networks_ = networks
+    model.history_ = []
+    model.n_features_in_ = model.n_features
+    model.fit_seconds_ = float(card.training.get("seconds", 0.0))
+    model.training_rows_ = int(card.training.get("rows", 0))
+    model.elements_ = card.elements or ("*",)
+    model.domain_ = {}
+    for key in arrays:
+        if key.startswith("domain__") and key.endswith("__rows"):
+            element = key.split("__")[1]
+            spec = card.domain.get(element)
+            model.domain_[element] = DomainReference(
+                arrays[key].astype(np.float32),
+                arrays[f"domain__{element}__mean"],
+                arrays[f"domain__{element}__scale"],
+                k=spec.k if spec else 5,
+                threshold=spec.threshold if spec else None,
+            )
+    model.domain_flag_rate_ = {e: d.heldout_flagged for e, d in card.domain.items()}
+    model.calibration_ = {
+        element: (
+            Calibration(np.asarray(spec.scale), spec.z95, spec.floor),
+            CoverageReport(spec.coverage_68, spec.coverage_95, spec.rows, spec.materials),
+        )
+        for element, spec in card.calibration.items()
+    }
+    model.provenance_ = Provenance(
+        data=card.data,
+        metrics=card.metrics,
+        baseline_spectrum=card.baseline_spectrum,
+        pretraining=card.pretraining,
+        recipe=card.recipe,
+    )
+    model.card_source_ = replace(card)
+    return model

@@ -1,0 +1,139 @@
+"""Normalise, align, match and mix: synthetic recoveries, bad inputs, and the CLI on a real file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xasflow.cli.main import main
+from xasflow.errors import InputError
+from xasflow.experiment import AlignConfig, Candidate, align, match, mix, normalize
+from xasflow.experiment.align import DEFAULT_OFFSET, broaden
+from xasflow.experiment.normalize import NormalizedSpectrum
+from xasflow.io.measured import read_measured
+
+REFERENCE = Path(__file__).resolve().parents[1] / "src" / "xasflow" / "examples" / "reference"
+
+
+@pytest.fixture(scope="module")
+def cu_candidates() -> dict[str, Candidate]:
+    from xasflow.inference.predictor import Predictor
+    from xasflow.io.structures import read_structure
+
+    predictor = Predictor()
+    names = ("Cu_metal", "Cu2O_cuprite", "CuO_tenorite")
+    return {
+        n: Candidate.from_prediction(predictor.predict_structure(read_structure(REFERENCE / f"{n}.cif"), "Cu", n))
+        for n in names
+    }
+
+
+def _synthetic(energies: np.ndarray, curve: np.ndarray, shift: float, noise: float = 0.0, seed: int = 0):
+    """A 'measurement' whose flattened μ is ``curve`` (already broadened/scaled) shifted by ``shift``."""
+    grid = np.arange(energies[0] - 60, energies[-1] + 100, 0.3)
+    flat = np.interp(grid, energies + shift, curve)
+    flat = flat + np.random.default_rng(seed).normal(0, noise, grid.shape) if noise else flat
+    return NormalizedSpectrum("synthetic", grid, flat, flat, flat, float(energies[0] + shift), 1.0, 0.0, 0.0, "Cu")
+
+
+def test_alignment_recovers_shift_broadening_and_scale(cu_candidates):
+    candidate = cu_candidates["Cu2O_cuprite"]
+    true_shift, true_sigma, true_scale = DEFAULT_OFFSET["Cu"] + 1.3, 1.2, 1.1
+    curve = true_scale * broaden(candidate.spectrum, true_sigma)
+    measured = _synthetic(candidate.energies, curve, true_shift)
+    fitted = align(measured, candidate.energies, candidate.spectrum, "Cu")
+    assert fitted.shift == pytest.approx(true_shift, abs=0.05)
+    assert fitted.sigma == pytest.approx(true_sigma, abs=0.1)
+    assert fitted.scale == pytest.approx(true_scale, rel=0.01)
+    assert not fitted.shift_at_bound
+    given = align(measured, candidate.energies, candidate.spectrum, "Cu", AlignConfig(sigma=true_sigma))
+    assert given.sigma == true_sigma and given.shift == pytest.approx(true_shift, abs=0.05)
+
+
+def test_match_ranks_the_generating_candidate_first(cu_candidates):
+    candidate = cu_candidates["CuO_tenorite"]
+    measured = _synthetic(candidate.energies, broaden(candidate.spectrum, 1.0), DEFAULT_OFFSET["Cu"], noise=0.005)
+    result = match(measured, list(cu_candidates.values()), "Cu")
+    assert result.best.candidate.source == "CuO_tenorite"
+    assert [e.rank for e in result.entries] == [1, 2, 3]
+    assert result.entries[0].score >= result.entries[1].score >= result.entries[2].score
+
+
+def test_mixture_of_two_predictions_recovered_within_five_percent(cu_candidates):
+    a, b = cu_candidates["Cu2O_cuprite"], cu_candidates["CuO_tenorite"]
+    for fraction in (0.3, 0.65):
+        curve = 1.05 * broaden(fraction * a.spectrum + (1 - fraction) * b.spectrum, 0.8)
+        measured = _synthetic(a.energies, curve, DEFAULT_OFFSET["Cu"] - 1.0, noise=0.01, seed=int(fraction * 100))
+        result = mix(measured, [a, b, cu_candidates["Cu_metal"]], "Cu")
+        assert result.fractions.sum() == pytest.approx(1.0)
+        assert np.all(result.fractions >= 0)
+        assert result.fractions[0] == pytest.approx(fraction, abs=0.05)
+        assert result.fractions[1] == pytest.approx(1 - fraction, abs=0.05)
+        assert np.all(result.fraction_std > 0) and np.all(result.fraction_std < 0.05)
+        assert result.shift == pytest.approx(DEFAULT_OFFSET["Cu"] - 1.0, abs=0.2)
+
+
+def test_scan_not_covering_the_window(experiment_root, cu_candidates, tmp_path):
+    spectrum = read_measured(experiment_root / "Cu" / "CuO_tenorite_13K_01.xdi")
+    keep = spectrum.energy < 9000
+    path = tmp_path / "short.txt"
+    np.savetxt(path, np.column_stack([spectrum.energy[keep], spectrum.mu[keep]]), header="energy mu")
+    measured = normalize(read_measured(path), "Cu")
+    with pytest.raises(InputError, match=r"short\.txt: scan covers .* comparison window needs"):
+        match(measured, list(cu_candidates.values()), "Cu")
+
+
+def test_another_elements_edge(tmp_path, experiment_root):
+    energy = np.linspace(8150, 8700, 400)
+    mu = 0.1 + 1.0 / (1.0 + np.exp(-(energy - 8333.0) / 1.5))
+    path = tmp_path / "nickel.txt"
+    np.savetxt(path, np.column_stack([energy, mu]), header="energy mu")
+    with pytest.raises(InputError, match=r"nickel\.txt: absorption edge at 8333 eV is not the Cu K edge"):
+        normalize(read_measured(path), "Cu")
+    with pytest.raises(InputError, match="Cr spectrum"):
+        normalize(read_measured(experiment_root / "Cr" / "cr2o3_rt_001.xdi"), "Cu")
+
+
+def test_cli_match_end_to_end(experiment_root, tmp_path, capsys):
+    out, plot = tmp_path / "ranking.csv", tmp_path / "overlay.png"
+    cifs = [str(REFERENCE / f"{n}.cif") for n in ("Cu_metal", "Cu2O_cuprite", "CuO_tenorite", "CuS_covellite")]
+    code = main(["match", str(experiment_root / "Cu" / "cu_metal_rt.xdi"), *cifs, "--element", "Cu",
+                 "--out", str(out), "--plot", str(plot), "--mix"])  # fmt: skip
+    assert code == 0
+    import csv
+
+    rows = list(csv.DictReader(out.open()))
+    assert {"rank", "source", "formula", "score", "shift_eV", "sigma_eV", "scale"} <= rows[0].keys()
+    assert [int(r["rank"]) for r in rows] == [1, 2, 3, 4]
+    assert rows[0]["formula"] == "Cu"
+    scores = [float(r["score"]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert plot.stat().st_size > 10_000 and (tmp_path / "overlay_mixture.png").is_file()
+    mixture = list(csv.DictReader((tmp_path / "ranking_mixture.csv").open()))
+    assert sum(float(r["fraction"]) for r in mixture) == pytest.approx(1.0, abs=1e-4)
+    assert "rank" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("problem", ["other_element", "kev"])
+def test_cli_bad_measured_file_is_one_line(experiment_root, tmp_path, capsys, problem):
+    if problem == "other_element":
+        measured = experiment_root / "Cr" / "cr2o3_rt_001.xdi"
+    else:
+        measured = tmp_path / "kev.txt"
+        energy = np.linspace(8.8, 9.3, 100)
+        np.savetxt(measured, np.column_stack([energy, energy]), header="energy mu")
+    code = main(["match", str(measured), str(REFERENCE / "Cu_metal.cif"), "--element", "Cu"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert str(measured) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_bad_candidate_reported_others_ranked(experiment_root, tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    code = main(["match", str(experiment_root / "Cu" / "CuO_tenorite_13K_01.xdi"), str(REFERENCE / "CuO_tenorite.cif"),
+                 str(REFERENCE / "Cr2O3_eskolaite.cif"), "--element", "Cu", "--out", str(out)])  # fmt: skip
+    assert code == 1
+    assert "Cr2O3_eskolaite.cif" in capsys.readouterr().err
+    assert out.read_text().count("\n") == 2  # header + the one usable candidate
