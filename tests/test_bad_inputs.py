@@ -186,12 +186,12 @@ def test_predict_out_creates_its_folder_like_every_output(tmp_path) -> None:
     assert out.is_file() and plot.read_text().lstrip().startswith("<?xml")
 
 
-def test_features_mode_writes_only_matrix_formats(data_root, tmp_path, capsys) -> None:
+def test_features_mode_writes_only_json_or_matrix_formats(data_root, tmp_path, capsys) -> None:
     rows = np.loadtxt(data_root / "ml_data" / "Cu_FEFF_val_X.txt.gz")[:3]
     np.save(tmp_path / "X.npy", rows)
     base = ["predict", "--features", str(tmp_path / "X.npy"), "--element", "Cu", "--out"]
-    assert main([*base, str(tmp_path / "y.json")]) == 2
-    assert "must end in .txt or .npy" in capsys.readouterr().err and not (tmp_path / "y.json").exists()
+    assert main([*base, str(tmp_path / "y.csv")]) == 2
+    assert "must end in .json or .txt or .npy" in capsys.readouterr().err and not (tmp_path / "y.csv").exists()
     assert main([*base, str(tmp_path / "y.npy")]) == 0
     assert np.load(tmp_path / "y.npy").shape == (3, 141)
 
