@@ -122,12 +122,19 @@ def _assert_each_reported(stderr: str) -> None:
         assert message in hits[0], f"{name}: {hits[0]!r} lacks {message!r}"
 
 
-def test_predict_catalogue(catalogue) -> None:
+def _run_catalogue(catalogue, command: str, *options: str) -> subprocess.CompletedProcess:
+    """``xasflow COMMAND`` on the whole catalogue: exit 1, one line per bad input, no traceback."""
     root, args = catalogue
-    out = root / "predict.json"
-    done = _run("predict", *args, "--element", "Cu", "--out", str(out), cwd=root)
+    done = _run(command, *args, "--element", "Cu", *options, cwd=root)
     assert done.returncode == 1, done.stderr
     _assert_each_reported(done.stderr)
+    return done
+
+
+def test_predict_catalogue(catalogue) -> None:
+    root, _ = catalogue
+    out = root / "predict.json"
+    _run_catalogue(catalogue, "predict", "--out", str(out))
     payload = json.loads(out.read_text())
     assert sorted(Path(p["source"]).name for p in payload["predictions"]) == sorted(GOOD_STRUCTURES)
     assert all(np.all(np.isfinite(p["average"])) for p in payload["predictions"])
@@ -136,21 +143,17 @@ def test_predict_catalogue(catalogue) -> None:
 
 
 def test_featurize_catalogue(catalogue) -> None:
-    root, args = catalogue
+    root, _ = catalogue
     out = root / "features.csv"
-    done = _run("featurize", *args, "--element", "Cu", "--out", str(out), cwd=root)
-    assert done.returncode == 1, done.stderr
-    _assert_each_reported(done.stderr)
+    _run_catalogue(catalogue, "featurize", "--out", str(out))
     rows = list(csv.reader(out.open()))[1:]
     assert {Path(r[0]).name for r in rows} == set(GOOD_STRUCTURES)  # no rows (and no NaN rows) for bad ones
     assert np.all(np.isfinite(np.array([r[2:] for r in rows], dtype=float)))
 
 
 def test_simulate_plan_catalogue(catalogue) -> None:
-    root, args = catalogue
-    done = _run("simulate", *args, "--element", "Cu", "--out", str(root / "sim"), "--plan", cwd=root)
-    assert done.returncode == 1, done.stderr
-    _assert_each_reported(done.stderr)
+    root, _ = catalogue
+    done = _run_catalogue(catalogue, "simulate", "--out", str(root / "sim"), "--plan")
     planned = {line.split()[0].rsplit("_", 1)[0] for line in done.stdout.splitlines()[2:] if line.strip()}
     assert planned == {Path(n).stem for n in GOOD_STRUCTURES}
     assert not (root / "sim").exists()
