@@ -38,13 +38,13 @@ TRUTH = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    from xasflow.data.structures import read_structure
     from xasflow.experiment import METRICS, AlignConfig, Candidate, match, normalize
     from xasflow.experiment.align import DEFAULT_OFFSET, DEFAULT_SHIFT_BOUND
     from xasflow.experiment.plot import plot_match
     from xasflow.fileio import atomic_open
     from xasflow.inference.predictor import Predictor
     from xasflow.io.measured import read_measured
+    from xasflow.io.structures import read_structure
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")

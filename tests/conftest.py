@@ -49,6 +49,22 @@ def cu_feff_dataset(cu_tree: Path, data_root: Path):
 
 
 @pytest.fixture(scope="session")
+def cu_feff_raw(cu_tree: Path):
+    """The raw Cu FEFF tree as a dataset without the outlier filter or splits (built once per run)."""
+    from xasflow.data.feff_tree import build_feff_dataset
+
+    return build_feff_dataset(cu_tree, "Cu", drop_outliers=False)
+
+
+@pytest.fixture(scope="session")
+def m3gnet():
+    """The published-convention M3GNet featurizer (loaded once per run)."""
+    from xasflow.features import get_featurizer
+
+    return get_featurizer("m3gnet")
+
+
+@pytest.fixture(scope="session")
 def experiment_root() -> Path:
     """The measured reference spectra (``shared/data/experiment``, XDI files per element)."""
     return _require(SHARED / "data" / "experiment")

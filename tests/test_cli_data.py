@@ -9,7 +9,7 @@ import numpy as np
 
 from xasflow.cli.main import main
 from xasflow.data.dataset import XASDataset
-from xasflow.data.published import read_matrix
+from xasflow.io.omnixas import read_matrix
 
 
 def test_build_then_export_reproduces_published_val(cu_tree, data_root, tmp_path, capsys):

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from xasflow.constants import E_START, energy_grid
-from xasflow.data.feff_tree import build_feff_dataset, iter_feff_sites
 from xasflow.data.outliers import outlier_mask
-from xasflow.data.published import load_published, published_id_lists, read_matrix
+from xasflow.data.published import load_published, published_id_lists
 from xasflow.data.xmu import read_xmu, spectrum_from_xmu
 from xasflow.errors import InputError, XasflowError
+from xasflow.io.lightshow import iter_sites
+from xasflow.io.omnixas import read_matrix
 
 
 def test_energy_grid_is_141_points_of_quarter_ev():
@@ -30,8 +31,8 @@ def test_rebuilt_val_rows_equal_published(cu_feff_dataset, data_root):
     assert relative.max() < 1e-9
 
 
-def test_outlier_filter_reproduces_published_counts(cu_tree, data_root):
-    raw, report = build_feff_dataset(cu_tree, "Cu", drop_outliers=False)
+def test_outlier_filter_reproduces_published_counts(cu_feff_raw, data_root):
+    raw, report = cu_feff_raw
     assert len(raw) == 4831
     assert len(report.unfinished) == 2
     listed = {i for ids in published_id_lists(data_root, "Cu", "FEFF").values() for i in ids}
@@ -126,4 +127,4 @@ def test_id_list_length_mismatch_names_the_file(tmp_path, data_root):
 
 def test_not_a_3d_metal_is_refused(cu_tree):
     with pytest.raises(XasflowError, match="element 'Zn' is not supported"):
-        list(iter_feff_sites(cu_tree, "Zn"))
+        list(iter_sites(cu_tree, "Zn"))

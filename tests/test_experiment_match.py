@@ -19,8 +19,8 @@ REFERENCE = Path(__file__).resolve().parents[1] / "src" / "xasflow" / "examples"
 
 @pytest.fixture(scope="module")
 def cu_candidates() -> dict[str, Candidate]:
-    from xasflow.data.structures import read_structure
     from xasflow.inference.predictor import Predictor
+    from xasflow.io.structures import read_structure
 
     predictor = Predictor()
     names = ("Cu_metal", "Cu2O_cuprite", "CuO_tenorite")

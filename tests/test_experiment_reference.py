@@ -19,7 +19,7 @@ spec.loader.exec_module(refs)
 
 @pytest.mark.parametrize("ref", refs.REFERENCES, ids=lambda r: r.name)
 def test_committed_cif_has_its_space_group_and_bonds(ref):
-    from xasflow.data.structures import read_structure
+    from xasflow.io.structures import read_structure
 
     structure = read_structure(refs.OUT / f"{ref.name}.cif")
     refs.check(ref, structure)  # asserts space group, metal-ligand bond range, no overlapping atoms

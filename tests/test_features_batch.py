@@ -8,14 +8,9 @@ from pymatgen.core import Lattice, Molecule, Structure
 
 from xasflow.data.dataset import XASDataset
 from xasflow.errors import InputError
-from xasflow.features import featurize_dataset, featurize_structures, get_featurizer
+from xasflow.features import featurize_dataset, featurize_structures
 from xasflow.features.base import check_structure
 from xasflow.features.cache import structure_hash
-
-
-@pytest.fixture(scope="module")
-def m3gnet():
-    return get_featurizer("m3gnet")
 
 
 class CountingFeaturizer:

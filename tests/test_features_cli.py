@@ -11,8 +11,7 @@ import pytest
 from xasflow.cli.main import main
 from xasflow.data.dataset import XASDataset
 from xasflow.data.published import load_published
-from xasflow.data.structures import read_structure
-from xasflow.features import get_featurizer
+from xasflow.io.structures import read_structure
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +19,7 @@ def _quiet(monkeypatch):
     monkeypatch.setenv("XASFLOW_PROGRESS", "0")
 
 
-def test_featurize_csv_with_a_bad_file(cu_tree, tmp_path, capsys):
+def test_featurize_csv_with_a_bad_file(cu_tree, m3gnet, tmp_path, capsys):
     folder = tmp_path / "inputs"
     folder.mkdir()
     first, second = sorted(cu_tree.glob("*/POSCAR"))[:2]
@@ -35,7 +34,6 @@ def test_featurize_csv_with_a_bad_file(cu_tree, tmp_path, capsys):
     with open(out) as handle:
         rows = list(csv.reader(handle))
     assert rows[0][:3] == ["source", "site", "f0"] and len(rows[0]) == 2 + 64
-    m3gnet = get_featurizer("m3gnet")
     by_source: dict[str, list[list[str]]] = {}
     for row in rows[1:]:
         by_source.setdefault(row[0], []).append(row)

@@ -5,19 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xasflow.data.ids import parse_site_id
-from xasflow.data.published import read_matrix
-from xasflow.data.structures import read_structure
 from xasflow.errors import XasflowError
 from xasflow.features import get_featurizer
 from xasflow.features.m3gnet import M3GNetFeaturizer, packaged_weights_dir
+from xasflow.io.omnixas import parse_site_id, read_matrix
+from xasflow.io.structures import read_structure
 
 N_STRUCTURES = 50
-
-
-@pytest.fixture(scope="module")
-def m3gnet():
-    return get_featurizer("m3gnet")
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +88,22 @@ def test_hub_name_is_not_downloaded_by_default(monkeypatch):
 def test_unknown_featurizer_name():
     with pytest.raises(XasflowError, match="unknown featurizer"):
         get_featurizer("mace")
+
+
+def test_featurizer_start_up_leaves_out_lightning_and_dynamo_until_used() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import xasflow
+
+    code = (
+        "import sys; from xasflow.features import get_featurizer; get_featurizer('m3gnet'); "
+        "print('lightning' in sys.modules, type(sys.modules['torch._dynamo']).__name__); "
+        "import matgl, torch; matgl.MGLPotentialTrainer; torch._dynamo.OptimizedModule; "
+        "print('lightning' in sys.modules, type(sys.modules['torch._dynamo']).__name__)"
+    )
+    env = {"PYTHONPATH": str(Path(xasflow.__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1", "PATH": ""}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    # Deferred at start-up; still there, for real, as soon as someone uses them.
+    assert done.stdout.split("\n")[:2] == ["False _Deferred", "True module"]

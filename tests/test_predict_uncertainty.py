@@ -74,7 +74,7 @@ def test_cli_json_and_csv_carry_std_and_flags_and_warn(tmp_path, capsys) -> None
 
 
 def test_features_json_has_std_and_flags(data_root, tmp_path) -> None:
-    from xasflow.data.published import read_matrix
+    from xasflow.io.omnixas import read_matrix
 
     rows = read_matrix(data_root / "ml_data" / "Ti_FEFF_val_X.txt.gz")[:6]
     rows[5] = rows[5] + 1e5  # far outside anything seen in training

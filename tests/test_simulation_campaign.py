@@ -14,8 +14,8 @@ import pytest
 
 from xasflow.cli.main import main
 from xasflow.data.dataset import XASDataset
-from xasflow.data.structures import read_structure
 from xasflow.data.xmu import spectrum_from_xmu
+from xasflow.io.structures import read_structure
 from xasflow.simulation.cards import FAST, PUBLISHED
 from xasflow.simulation.inputs import build_site_input
 from xasflow.simulation.output import MARKER, site_dir
@@ -67,13 +67,14 @@ def inputs(tmp_path_factory, cu_tree: Path) -> Path:
 def campaign(tmp_path_factory, inputs: Path) -> tuple[Path, int, str]:
     """``xasflow simulate`` on the inputs with the published cards, one local Dask worker."""
     out = tmp_path_factory.mktemp("campaign")
-    os.environ["XASFLOW_PROGRESS"] = "0"
-    code = main(
-        [
-            *("simulate", str(inputs), "--element", "Cu", "--sites", "inequivalent", "--cards", "published"),
-            *("--out", str(out), "--workers", WORKERS, "--timeout", "900"),
-        ]
-    )
+    with pytest.MonkeyPatch.context() as patch:  # module scope: the variable must not leak into later tests
+        patch.setenv("XASFLOW_PROGRESS", "0")
+        code = main(
+            [
+                *("simulate", str(inputs), "--element", "Cu", "--sites", "inequivalent", "--cards", "published"),
+                *("--out", str(out), "--workers", WORKERS, "--timeout", "900"),
+            ]
+        )
     return out, code, (out / "Cu" / "simulate_report.json").read_text()
 
 
@@ -142,12 +143,10 @@ def test_plan_lists_sites_with_estimates_and_runs_nothing(cu_tree: Path, tmp_pat
 
 @pytest.fixture(scope="module")
 def client():
-    from xasflow.simulation.campaign import local_client
+    from xasflow.parallel import dask_client
 
-    client = local_client(1)
-    yield client
-    client.close()
-    client.cluster.close()
+    with dask_client(1) as client:
+        yield client
 
 
 def _task(structure_path: Path, material: str, site: int, cards=PUBLISHED, text: str | None = None) -> SiteTask:

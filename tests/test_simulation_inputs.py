@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xasflow.data.structures import read_structure
 from xasflow.errors import InputError, XasflowError
+from xasflow.io.structures import read_structure
 from xasflow.simulation.cards import FAST, PUBLISHED, get_card_set
 from xasflow.simulation.inputs import build_site_input, compare_inputs, parse_feff_inp, undefined_ipots
 

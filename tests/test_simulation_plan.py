@@ -6,45 +6,17 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
-from xasflow.data.structures import read_structure
-from xasflow.errors import InputError, XasflowError
 from xasflow.simulation.campaign import (
     CampaignConfig,
     estimate_seconds,
     material_id_for,
-    parse_site_spec,
     plan_campaign,
-    select_sites,
 )
 from xasflow.simulation.cards import FAST, PUBLISHED
 from xasflow.simulation.output import MARKER, site_dir
 
 
-def test_inequivalent_sites_cover_the_published_tree(cu_tree: Path) -> None:
-    materials = sorted(p for p in cu_tree.iterdir() if (p / "FEFF-XANES").is_dir())[::20]
-    equal = 0
-    for material in materials:
-        shared = sorted(int(d.name[:3]) for d in (material / "FEFF-XANES").iterdir())
-        ours = select_sites(read_structure(material / "POSCAR"), "Cu", "inequivalent", material)
-        # The published tree lacks a few sites (runs that never finished), never has extra ones.
-        assert set(shared) <= set(ours), material.name
-        equal += shared == ours
-    assert equal >= 0.9 * len(materials)
-
-
-def test_site_specs(cu_tree: Path) -> None:
-    structure = read_structure(cu_tree / "mp-1201409" / "POSCAR")  # Cu at sites 0 and 1
-    assert select_sites(structure, "Cu", "all", "x") == [0, 1]
-    assert select_sites(structure, "Cu", "1", "x") == [1]
-    with pytest.raises(InputError, match="site 2 is P, not Cu"):
-        select_sites(structure, "Cu", "0,2", "x")
-    with pytest.raises(InputError, match="contains no Fe"):
-        select_sites(structure, "Fe", "all", "x")
-    assert parse_site_spec("3, 5") == [3, 5]
-    with pytest.raises(XasflowError):
-        parse_site_spec("first")
+def test_material_ids() -> None:
     assert material_id_for(Path("a/mp-7/POSCAR")) == "mp-7" and material_id_for(Path("b/mp-8.cif")) == "mp-8"
 
 

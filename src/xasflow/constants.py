@@ -29,9 +29,6 @@ E_WINDOW = 35.0
 #: Features and spectra of the published data are stored multiplied by this.
 PUBLISHED_SCALE = 1000.0
 
-#: Split names of the published layout, in order.
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-
 
 def energy_grid(element: str) -> np.ndarray:
     """Absolute energy axis (eV) of an element's 141-point spectrum.

@@ -20,16 +20,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _bench(args: argparse.Namespace) -> int:
     from xasflow.config import resolve_data_dir
-    from xasflow.data.layout import feff_element_dir
     from xasflow.errors import XasflowError
     from xasflow.inference.bench import run_bench
+    from xasflow.io.lightshow import element_dir
 
     if args.feff:
         try:
             import feff10  # noqa: F401
         except ImportError as exc:
             raise XasflowError("--feff needs FEFF10: pip install 'xasflow[feff]'") from exc
-    tree = feff_element_dir(resolve_data_dir(args.data_dir), "Cu")
+    tree = element_dir(resolve_data_dir(args.data_dir), "Cu")
     result = run_bench(tree, limit=args.limit, feff=args.feff, feff_site=args.feff_site)
     print(json.dumps(result.to_dict(), indent=2) if args.json else "\n".join(result.lines()))
     return 0

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--out", type=Path, required=True, help="folder to write ml_data/ and material_id_and_site/ into"
     )
-    export.add_argument("--feature", default="m3gnet", help="feature matrix written as X (default: m3gnet)")
+    export.add_argument("--feature", default=None, help="feature matrix written as X (default: m3gnet, if present)")
     export.set_defaults(handler=_export)
 
     register_add_features(sub)  # defined by the features area
@@ -61,8 +61,10 @@ def _id_lists_for(args: argparse.Namespace) -> dict[str, list[str]] | None:
 def _build_feff(args: argparse.Namespace) -> int:
     from xasflow.data.feff_tree import build_feff_dataset
     from xasflow.errors import check_element
+    from xasflow.fileio import check_output_file
 
     check_element(args.element)
+    check_output_file(args.out, (".npz",))
     lists = _id_lists_for(args)
     dataset, report = build_feff_dataset(
         args.root,
@@ -89,10 +91,16 @@ def _info(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from xasflow.data.dataset import XASDataset
-    from xasflow.data.export import export_omnixas
+    from xasflow.data.published import PUBLISHED_FEATURES, export_omnixas
+    from xasflow.errors import XasflowError
+    from xasflow.fileio import check_output_dir
 
+    check_output_dir(args.out)
     dataset = XASDataset.load(args.dataset)
-    written = export_omnixas(dataset, args.out, feature=args.feature)
+    if args.feature is not None and args.feature not in dataset.features:
+        have = ", ".join(dataset.features) or "none"
+        raise XasflowError(f"{args.dataset}: no feature matrix {args.feature!r} (has: {have})")
+    written = export_omnixas(dataset, args.out, feature=args.feature or PUBLISHED_FEATURES)
     if dataset.splits is not None and (unassigned := int((dataset.splits == "").sum())):
         report_problem(f"{args.dataset}: {unassigned} rows have no split and were not exported")
     for path in written:

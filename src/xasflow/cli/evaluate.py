@@ -30,31 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_evaluate)
 
 
-def read_rows(path: Path, width: int | None = None) -> np.ndarray:
-    """A float matrix from text (optionally gzipped) or ``.npy``; clear errors for bad files."""
-    from xasflow.data.published import read_matrix
-    from xasflow.errors import InputError
-
-    if not path.is_file():
-        raise InputError(path, "no such file")
-    if path.suffix == ".npy":
-        try:
-            matrix = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputError(path, f"cannot read array ({exc})") from exc
-        matrix = np.atleast_2d(np.asarray(matrix, dtype=np.float64))
-        if width is not None and matrix.shape[1] != width:
-            raise InputError(path, f"has {matrix.shape[1]} columns, expected {width}")
-        if not np.all(np.isfinite(matrix)):
-            raise InputError(path, "contains NaN or infinite values")
-        return matrix
-    return read_matrix(path, width)
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     from xasflow.constants import N_POINTS
     from xasflow.errors import XasflowError, check_element, check_fidelity
     from xasflow.evaluation.metrics import score
+    from xasflow.io.omnixas import read_matrix
     from xasflow.models.estimator import XASRegressor
     from xasflow.zoo.registry import load_model
 
@@ -63,8 +43,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         model = XASRegressor.load(Path(args.model))
     else:
         model = load_model(element, fidelity, args.model, root=args.zoo_dir)
-    X = read_rows(args.features, model.n_features)
-    y = read_rows(args.spectra, N_POINTS)
+    X = read_matrix(args.features, model.n_features)
+    y = read_matrix(args.spectra, N_POINTS)
     if len(X) != len(y):
         raise XasflowError(f"{args.features} has {len(X)} rows but {args.spectra} has {len(y)}")
     prediction = model.predict(X, elements=element if model.conditioning else None)

@@ -31,7 +31,9 @@ def _add_featurizer_options(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("featurize", help="site features of structures -> CSV")
     parser.add_argument("paths", nargs="+", type=Path, help="structure files (any pymatgen format) or folders")
-    parser.add_argument("--element", required=True, help="absorbing element; every site of it gets a row")
+    parser.add_argument("--element", required=True, help="absorbing element")
+    parser.add_argument("--sites", default="all", help="all (default: every site gets a row) | inequivalent | i,j,...")
+    parser.add_argument("--symprec", type=float, default=0.01, help="symmetry tolerance in Å (default 0.01)")
     parser.add_argument("--out", type=Path, required=True, help="CSV to write (source,site,f0,f1,...)")
     parser.add_argument(
         "--species", default=None, help="comma-separated species for acsf/soap (default: those of the inputs)"
@@ -60,8 +62,8 @@ def register_add_features(data_subparsers: argparse._SubParsersAction) -> None:
 
 def _species_of(paths: list[Path]) -> list[str]:
     """Species of the readable inputs (unreadable ones are reported later by the featurization)."""
-    from xasflow.data.structures import read_structure
     from xasflow.errors import InputError
+    from xasflow.io.structures import read_structure
 
     species: set[str] = set()
     for path in paths:
@@ -73,12 +75,19 @@ def _species_of(paths: list[Path]) -> list[str]:
 
 
 def _featurize(args: argparse.Namespace) -> int:
-    from xasflow.data.structures import expand_paths
+    from xasflow.data.sites import check_symprec, parse_selection
     from xasflow.errors import XasflowError, check_element
     from xasflow.features import featurize_structures, get_featurizer
+    from xasflow.fileio import check_output_file
+    from xasflow.io.structures import collect_inputs
 
     element = check_element(args.element)
-    paths = list(expand_paths(args.paths))
+    parse_selection(args.sites)
+    symprec = check_symprec(args.symprec)
+    check_output_file(args.out, (".csv",))
+    paths, folder_problems = collect_inputs(args.paths)
+    for problem in folder_problems:
+        report_problem(problem)
     if not paths:
         raise XasflowError("no structure files found")
     species = None
@@ -86,7 +95,14 @@ def _featurize(args: argparse.Namespace) -> int:
         species = args.species.split(",") if args.species else _species_of(paths)
     featurizer = get_featurizer(args.featurizer, args.models_dir, species=species, num_threads=args.threads)
     result = featurize_structures(
-        paths, element, featurizer, cache_dir=args.cache_dir, workers=args.workers, progress=True
+        paths,
+        element,
+        featurizer,
+        selection=args.sites,
+        symprec=symprec,
+        cache_dir=args.cache_dir,
+        workers=args.workers,
+        progress=True,
     )
     for err in result.errors:
         report_problem(err)
@@ -99,18 +115,21 @@ def _featurize(args: argparse.Namespace) -> int:
             for source, site, row in zip(result.sources, result.sites, result.features, strict=True):
                 writer.writerow([source, int(site), *(repr(float(v)) for v in row)])
         print(f"wrote {args.out}: {len(result.features)} sites of {len(paths) - len(result.errors)} structures")
-    return 1 if result.errors else 0
+    return 1 if result.errors or folder_problems else 0
 
 
 def _add_features(args: argparse.Namespace) -> int:
     from xasflow.data.dataset import XASDataset
     from xasflow.features import featurize_dataset, get_featurizer
-    from xasflow.features.dataset import attach_features, structure_path
+    from xasflow.features.dataset import attach_features
+    from xasflow.fileio import check_output_file
+    from xasflow.io.lightshow import poscar_path
 
+    check_output_file(args.out, (".npz",))
     dataset = XASDataset.load(args.dataset)
     species = None
     if args.featurizer in _DESCRIPTORS:
-        species = _species_of([structure_path(args.structures, m) for m in sorted(set(dataset.material_ids))])
+        species = _species_of([poscar_path(args.structures, m) for m in sorted(set(dataset.material_ids))])
     featurizer = get_featurizer(args.featurizer, args.models_dir, species=species, num_threads=args.threads)
     features = featurize_dataset(
         dataset, args.structures, featurizer, cache_dir=args.cache_dir, workers=args.workers, progress=True

@@ -34,11 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _match(args: argparse.Namespace) -> int:
-    from xasflow.data.structures import expand_paths, read_structure
     from xasflow.errors import InputError, XasflowError, check_element
     from xasflow.experiment import DEFAULT_METRIC, AlignConfig, Candidate, match, mix, normalize
     from xasflow.inference.predictor import Predictor
     from xasflow.io.measured import read_measured
+    from xasflow.io.structures import expand_paths, read_structure
 
     element = check_element(args.element)
     if args.top < 1:

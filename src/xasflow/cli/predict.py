@@ -25,10 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--zoo-dir", type=Path, default=None, help="model zoo folder (default: the packaged zoo)")
     parser.add_argument("--sites", default="inequivalent", help="inequivalent (default) | all | i,j,...")
+    parser.add_argument("--symprec", type=float, default=0.01, help="symmetry tolerance in Å (default 0.01)")
     parser.add_argument(
-        "--out", type=Path, help="output .csv or .json (for --features: .json with std and flags, or .txt means only)"
+        "--out",
+        type=Path,
+        help="output .csv or .json (for --features: .json with std and flags, or .txt/.npy means only)",
     )
-    parser.add_argument("--plot", type=Path, help="PNG of the site-averaged spectra")
+    parser.add_argument("--plot", type=Path, help="figure of the site-averaged spectra (.png, .pdf or .svg)")
     parser.add_argument("--features", type=Path, help="predict from a feature-row file (published X convention)")
     parser.add_argument("--workers", type=int, default=0, help="run on a local Dask cluster of N processes")
     parser.add_argument("--scheduler", help="address of an existing Dask scheduler (e.g. tcp://host:8786)")
@@ -52,28 +55,34 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _predict_structures(args: argparse.Namespace) -> int:
-    from xasflow.data.structures import expand_paths
+    from xasflow.data.sites import check_symprec, parse_selection
     from xasflow.errors import check_element, check_fidelity
+    from xasflow.fileio import check_output_file
     from xasflow.inference.batch import run_batch
     from xasflow.inference.journal import Journal, RunOptions
-    from xasflow.inference.sites import parse_selection
-    from xasflow.inference.writers import check_output_path, plot_predictions, write_predictions
+    from xasflow.inference.predictor import check_model_name
+    from xasflow.io.figures import FIGURE_SUFFIXES
+    from xasflow.io.predictions import OUTPUT_SUFFIXES, write_predictions
+    from xasflow.io.structures import collect_inputs
 
+    # Everything that can be refused is refused before any structure is read.
     fidelity = check_fidelity(args.fidelity)
     element = check_element(args.element) if args.element else None
     parse_selection(args.sites)
+    symprec = check_symprec(args.symprec)
     if args.out is not None:
-        check_output_path(args.out)
-    paths = list(expand_paths(args.paths))
+        check_output_file(args.out, OUTPUT_SUFFIXES)
+    if args.plot is not None:
+        check_output_file(args.plot, FIGURE_SUFFIXES)
     model = _model_argument(args)
-    options = RunOptions(element=element, fidelity=fidelity, model=model, sites=args.sites, zoo_dir=_zoo_dir(args))
+    zoo_dir = _zoo_dir(args)
+    if not (args.workers or args.scheduler):
+        check_model_name(model, element, fidelity, zoo_dir)  # on Dask, each worker checks as it loads the model
+    paths, folder_problems = collect_inputs(args.paths)
+    options = RunOptions(
+        element=element, fidelity=fidelity, model=model, sites=args.sites, zoo_dir=zoo_dir, symprec=symprec
+    )
     journal = Journal(args.out or args.plot, options)
-    # Fail fast, before any structure is read, on a bad --model/--zoo-dir or a set without a model.
-    from xasflow.inference.predictor import Predictor
-
-    checker = Predictor(fidelity, model, zoo_dir=options.zoo_dir)
-    if element is not None:
-        checker.model_for(element)
     result = run_batch(
         paths,
         options,
@@ -82,9 +91,10 @@ def _predict_structures(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         progress=lambda it, n: progress(it, n, desc="structures"),
     )
+    errors = [{"source": p.source, "message": p.message} for p in folder_problems] + result.errors
     for note in result.notes:
         print(f"xasflow: note: {note}", file=sys.stderr)
-    for error in result.errors:
+    for error in errors:
         report_problem(f"{error['source']}: {error['message']}")
     for record in result.predictions:
         outside = [s for s in record["sites"] if s.get("in_domain") is False]
@@ -96,17 +106,19 @@ def _predict_structures(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     if args.out is not None:
-        write_predictions(args.out, result.predictions, result.errors)
+        write_predictions(args.out, result.predictions, errors)
     if args.plot is not None and result.predictions:
+        from xasflow.io.figures import plot_predictions
+
         plot_predictions(args.plot, result.predictions)
     journal.remove()
     sources = {p["source"] for p in result.predictions}
     resumed = f" ({result.resumed} from an interrupted run)" if result.resumed else ""
     print(
         f"{len(result.predictions)} spectra sets from {len(sources)} of {len(paths)} inputs{resumed}; "
-        f"{len(result.errors)} failed" + "".join(f"; wrote {p}" for p in (args.out, args.plot) if p)
+        f"{len(errors)} failed" + "".join(f"; wrote {p}" for p in (args.out, args.plot) if p)
     )
-    return 1 if result.errors or not paths else 0
+    return 1 if errors or not paths else 0
 
 
 def _model_argument(args: argparse.Namespace) -> str | None:
@@ -138,26 +150,24 @@ def _predict_features(args: argparse.Namespace) -> int:
     import numpy as np
 
     from xasflow.constants import energy_grid
-    from xasflow.data.published import read_matrix
     from xasflow.errors import XasflowError, check_element
-    from xasflow.fileio import atomic_open
+    from xasflow.fileio import atomic_open, check_output_file
     from xasflow.inference.predictor import Predictor, model_version
+    from xasflow.io.omnixas import MATRIX_SUFFIXES, read_matrix, write_matrix
 
     if not args.element:
         raise XasflowError("--features needs --element")
     if args.out is None:
-        raise XasflowError("--features needs --out FILE.json (mean, std, flags) or FILE.txt (mean only)")
+        raise XasflowError("--features needs --out FILE.json (mean, std, flags) or FILE.txt/.npy (mean only)")
+    check_output_file(args.out, (".json", *MATRIX_SUFFIXES))
     suffix = args.out.suffix.lower()
-    if suffix not in (".json", ".txt"):
-        raise XasflowError(f"{args.out}: --features writes .json (with std and flags) or .txt (mean spectra)")
     element = check_element(args.element)
     predictor = Predictor(args.fidelity, _model_argument(args), zoo_dir=_zoo_dir(args))
     model = predictor.model_for(element)
     features = read_matrix(args.features)
-    if suffix == ".txt":
+    if suffix in MATRIX_SUFFIXES:
         spectra = predictor.predict_features(features, element)
-        with atomic_open(args.out) as handle:
-            np.savetxt(handle, spectra, fmt="%.10e")
+        write_matrix(args.out, spectra, fmt="%.10e")
         print(f"{len(spectra)} spectra written to {args.out}")
         return 0
     estimate = predictor.estimate_features(features, element)

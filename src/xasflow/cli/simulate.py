@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sites", default="inequivalent", help="inequivalent (default), all, or comma-separated site indices"
     )
+    parser.add_argument("--symprec", type=float, default=0.01, help="symmetry tolerance in Å (default 0.01)")
     parser.add_argument("--cards", default="published", help="card set: published (default) or fast")
     parser.add_argument("--out", type=Path, required=True, help="output root (Lightshow layout below ROOT/El)")
     where = parser.add_mutually_exclusive_group()
@@ -47,6 +48,7 @@ def _hms(seconds: float) -> str:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from xasflow.data.sites import check_symprec
     from xasflow.errors import XasflowError
     from xasflow.simulation.campaign import CampaignConfig, default_report_path, plan_campaign, run_campaign
     from xasflow.simulation.cards import get_card_set
@@ -58,8 +60,9 @@ def _simulate(args: argparse.Namespace) -> int:
     config = CampaignConfig(
         element=args.element,
         card_set=get_card_set(args.cards),
-        out=args.out,
+        out=args.out.resolve(),  # workers (and FEFF children) may run in another folder
         sites=args.sites,
+        symprec=check_symprec(args.symprec),
         order=args.order,
         limit=args.limit,
         timeout=args.timeout,
@@ -87,13 +90,10 @@ def _simulate(args: argparse.Namespace) -> int:
         print("nothing to run")
         return 1 if problems else 0
     _check_feff()
-    client = _client(args)
-    try:
+    from xasflow.parallel import dask_client
+
+    with dask_client(args.workers, args.scheduler) as client:
         report = run_campaign(plan, client, report_path, on_progress=_progress_bar(len(plan.tasks)))
-    finally:
-        client.close()
-        if args.scheduler is None and client.cluster is not None:
-            client.cluster.close()
     for outcome in report.outcomes:
         if outcome.status in ("failed", "timeout"):
             report_problem(f"{outcome.site_id}: {outcome.reason}")
@@ -113,20 +113,6 @@ def _check_feff() -> None:
 
     if find_spec("feff10") is None:
         raise XasflowError("FEFF10 is not installed: pip install 'xasflow[feff]' (PyPI feff10-rs)")
-
-
-def _client(args: argparse.Namespace):
-    from xasflow.errors import XasflowError
-    from xasflow.simulation.campaign import local_client
-
-    if args.scheduler is None:
-        return local_client(args.workers)
-    from dask.distributed import Client
-
-    try:
-        return Client(args.scheduler, timeout="30s")
-    except OSError as exc:
-        raise XasflowError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc})") from exc
 
 
 def _progress_bar(total: int):

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from xasflow.constants import N_POINTS, energy_grid
-from xasflow.data.ids import parse_site_id
 from xasflow.errors import InputError, check_element, check_fidelity
 from xasflow.fileio import atomic_path
+from xasflow.io.omnixas import parse_site_id
 
 #: Version of the on-disk ``.npz`` layout; bumped on incompatible change.
 FORMAT_VERSION = 1
@@ -150,7 +150,13 @@ class XASDataset:
         InputError
             If the file is missing, not a dataset, or of a newer format version.
         """
+        import zipfile
+
         path = Path(path)
+        if not path.is_file():
+            raise InputError(path, "no such file" if not path.exists() else "not a file")
+        if not zipfile.is_zipfile(path):
+            raise InputError(path, "not an xasflow dataset (expected a .npz archive written by xasflow)")
         try:
             with np.load(path, allow_pickle=False) as archive:
                 if "header" not in archive.files:
@@ -159,7 +165,7 @@ class XASDataset:
                 arrays = {k: archive[k] for k in archive.files if k != "header"}
         except InputError:
             raise
-        except (OSError, ValueError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, json.JSONDecodeError, zipfile.BadZipFile, KeyError) as exc:
             raise InputError(path, f"cannot read dataset ({exc})") from exc
         if header.get("format") != "xasflow-dataset":
             raise InputError(path, "not an xasflow dataset")

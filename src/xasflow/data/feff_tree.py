@@ -1,8 +1,7 @@
-"""Raw FEFF trees in the Lightshow layout → an :class:`XASDataset`."""
+"""Raw FEFF trees in the Lightshow layout (:mod:`xasflow.io.lightshow`) → an :class:`XASDataset`."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,49 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from xasflow.data.dataset import XASDataset
-from xasflow.data.ids import make_site_id
-from xasflow.data.layout import feff_element_dir
 from xasflow.data.outliers import outlier_mask
+from xasflow.data.sites import check_site
 from xasflow.data.splits import assign_from_lists
-from xasflow.data.structures import check_site, read_structure
 from xasflow.data.xmu import spectrum_from_xmu
-from xasflow.errors import InputError, XasflowError, check_element
-
-_SITE_DIR = re.compile(r"^(?P<site>\d+)_(?P<element>[A-Z][a-z]?)$")
-
-
-@dataclass(frozen=True)
-class FeffSite:
-    """One absorbing site of a raw FEFF tree."""
-
-    material_id: str
-    site: int
-    poscar: Path
-    xmu: Path
-
-    @property
-    def site_id(self) -> str:
-        return make_site_id(self.material_id, self.site)
-
-
-def iter_feff_sites(root: Path, element: str) -> Iterator[FeffSite]:
-    """Sites of ``element`` below a Lightshow tree, sorted by material and site.
-
-    ``root`` may be the element folder (``FEFF/Cu``), its parent, or the data root.
-    """
-    element = check_element(element)
-    base = feff_element_dir(Path(root), element)
-    if not base.is_dir():
-        raise XasflowError(f"{root}: not a folder")
-    for material in sorted(p for p in base.iterdir() if p.is_dir()):
-        xanes = material / "FEFF-XANES"
-        if not xanes.is_dir():
-            continue
-        for site_dir in sorted(xanes.iterdir()):
-            match = _SITE_DIR.match(site_dir.name)
-            if match is None or match["element"] != element:
-                continue
-            yield FeffSite(material.name, int(match["site"]), material / "POSCAR", site_dir / "xmu.dat")
+from xasflow.errors import InputError, XasflowError
+from xasflow.io.lightshow import FeffSite, iter_sites
+from xasflow.io.structures import read_structure
 
 
 def is_finished(site: FeffSite) -> bool:
@@ -92,7 +55,7 @@ def build_feff_dataset(
     Parameters
     ----------
     root
-        Lightshow tree (see :func:`iter_feff_sites`).
+        Lightshow tree (see :func:`xasflow.io.lightshow.iter_sites`).
     id_lists
         Published id lists (split → ids); when given, rows get those splits and are
         ordered as in the lists, unlisted rows last.
@@ -101,7 +64,7 @@ def build_feff_dataset(
     progress
         Wraps the site iterator (e.g. ``tqdm``); receives it and the total.
     """
-    all_sites = list(iter_feff_sites(root, element))
+    all_sites = list(iter_sites(root, element))
     sites = [s for s in all_sites if is_finished(s)]
     report = BuildReport(found=len(all_sites), unfinished=[s.site_id for s in all_sites if not is_finished(s)])
     if not sites:

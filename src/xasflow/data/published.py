@@ -1,4 +1,7 @@
-"""Readers of the published ML-ready splits (``ml_data/`` + ``material_id_and_site/``)."""
+"""Datasets to and from the published ML-ready splits (``ml_data/`` + ``material_id_and_site/``).
+
+The files themselves are read and written by :mod:`xasflow.io.omnixas`.
+"""
 
 from __future__ import annotations
 
@@ -8,36 +11,24 @@ import numpy as np
 
 from xasflow.constants import N_POINTS
 from xasflow.data.dataset import XASDataset
-from xasflow.data.ids import read_id_list
-from xasflow.data.layout import canonical_set, id_list_path, ml_data_path
-from xasflow.errors import InputError, XasflowError
+from xasflow.errors import InputError, XasflowError, check_element, check_fidelity
+from xasflow.io.omnixas import (
+    SPLITS,
+    available_splits,
+    id_list_path,
+    ml_data_path,
+    read_id_list,
+    read_matrix,
+    write_split,
+)
 
 #: Name under which the published M3GNet rows are stored in a dataset.
 PUBLISHED_FEATURES = "m3gnet"
 
 
-def read_matrix(path: Path, width: int | None = None) -> np.ndarray:
-    """Read a whitespace-separated float matrix (``.txt`` or ``.txt.gz``).
-
-    Raises
-    ------
-    InputError
-        If unreadable, ragged, non-numeric, non-finite, or of the wrong width.
-    """
-    try:
-        matrix = np.loadtxt(path, dtype=np.float64, ndmin=2)
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputError(path, f"cannot read matrix ({exc})") from exc
-    if width is not None and matrix.shape[1] != width:
-        raise InputError(path, f"has {matrix.shape[1]} columns, expected {width}")
-    if not np.all(np.isfinite(matrix)):
-        raise InputError(path, "contains NaN or infinite values")
-    return matrix
-
-
-def available_splits(root: Path, element: str, fidelity: str) -> list[str]:
-    """Published splits of a set whose feature rows exist under ``root``."""
-    return [s for s in ("train", "val", "test") if ml_data_path(root, element, fidelity, s, "X").exists()]
+def canonical_set(element: str, fidelity: str) -> tuple[str, str]:
+    """Validate and normalise an (element, fidelity) pair."""
+    return check_element(element), check_fidelity(fidelity)
 
 
 def load_published(
@@ -98,8 +89,38 @@ def published_id_lists(root: Path, element: str, fidelity: str) -> dict[str, lis
     """The published id lists of a set that exist under ``root`` (split name → ids)."""
     element, fidelity = canonical_set(element, fidelity)
     lists = {}
-    for split in ("train", "val", "test"):
+    for split in SPLITS:
         path = id_list_path(root, element, fidelity, split)
         if path.exists():
             lists[split] = read_id_list(path)
     return lists
+
+
+def export_omnixas(dataset: XASDataset, out: Path, feature: str = PUBLISHED_FEATURES) -> list[Path]:
+    """Write ``ml_data/{set}_{split}_{X|y}.txt`` and ``material_id_and_site/{set}_{split}.txt``.
+
+    Rows without a split are written to split ``all`` when the dataset has no split
+    assignment at all, and otherwise left out. ``X`` is written only when the dataset
+    has the ``feature`` matrix, ``y`` only when it has spectra.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    if dataset.splits is None:
+        groups = {"all": np.ones(len(dataset), dtype=bool)}
+    else:
+        groups = {s: dataset.splits == s for s in SPLITS if np.any(dataset.splits == s)}
+    written: list[Path] = []
+    X = dataset.features.get(feature)
+    for split, rows in groups.items():
+        written += write_split(
+            out,
+            dataset.name,
+            split,
+            dataset.ids[rows],
+            X=None if X is None else X[rows],
+            y=None if dataset.spectra is None else dataset.spectra[rows],
+        )
+    return written

@@ -15,6 +15,9 @@ from xasflow.errors import InputError
 #: 1.4e-9 relative, so the value is pinned to reproduce the published rows exactly.
 BOHR_ANGSTROM: float = 0.529177210903
 _XSEDGE_MARK = "xsedge+ 50, used to normalize mu"
+#: FEFF's first energy lies up to ~5.6 eV above the window start in the published Cu data (the
+#: processing clamps there); data starting later than this miss part of the window.
+MAX_START_GAP = 10.0
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,22 @@ def process_xmu(xmu: XmuData, element: str) -> np.ndarray:
 
     Keeps rows strictly inside the window with positive mu, rescales mu by
     ``xsedge50 / a0**2`` and interpolates linearly, clamped at the ends.
+
+    Raises
+    ------
+    InputError
+        If the data end before the window does (a file cut at a line end) or start more
+        than :data:`MAX_START_GAP` eV after it, or fewer than 2 points are usable.
     """
     grid = energy_grid(element)
     start = grid[0]
+    first, last = float(xmu.omega.min()), float(xmu.omega.max())
+    if last < grid[-1] or first > start + MAX_START_GAP:
+        raise InputError(
+            xmu.source,
+            f"data cover {first:.3f}..{last:.3f} eV, not the {element} window {start:.3f}..{grid[-1]:.3f} eV "
+            "(truncated xmu.dat?)",
+        )
     keep = (xmu.omega > start) & (xmu.omega < start + E_WINDOW) & (xmu.mu > 0)
     if keep.sum() < 2:
         raise InputError(xmu.source, f"fewer than 2 points with mu > 0 inside the {element} window")

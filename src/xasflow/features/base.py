@@ -40,18 +40,16 @@ def check_structure(structure, source: str, allowed_elements: Iterable[str] | No
     Parameters
     ----------
     structure
-        pymatgen ``Structure``; a ``Molecule`` (no lattice) or a disordered structure is refused.
+        pymatgen ``Structure``, refused by :func:`xasflow.io.structures.check_structure` when it is a
+        ``Molecule``, disordered or physically impossible.
     source
         Name of the input, used in the message.
     allowed_elements
         Elements the featurizer knows (e.g. the 89 of M3GNet); ``None`` = any.
     """
-    if not hasattr(structure, "lattice"):
-        raise InputError(source, "isolated molecule without a lattice; a periodic crystal structure is required")
-    if len(structure) == 0:
-        raise InputError(source, "structure has no atoms")
-    if not structure.is_ordered:
-        raise InputError(source, "disordered structure (partial occupancies) is not supported")
+    from xasflow.io.structures import check_structure as check_crystal
+
+    check_crystal(structure, source)
     if allowed_elements is not None:
         allowed = set(allowed_elements)
         unknown = sorted({site.specie.symbol for site in structure} - allowed)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from xasflow.data.structures import check_absorber, check_site, read_structure
+from xasflow.data.sites import DEFAULT_SYMPREC, absorbing_sites, check_absorber, check_site
 from xasflow.errors import InputError, XasflowError, check_element
 from xasflow.features.base import SiteFeaturizer, check_structure
 from xasflow.features.cache import FeatureCache, structure_hash
+from xasflow.io.structures import read_structure
 
 
 @dataclass
@@ -63,40 +64,34 @@ def _compute(job: tuple[int, object, list[int], str]) -> tuple[int, np.ndarray |
     index, structure, sites, source = job
     assert _WORKER_FEATURIZER is not None
     try:
-        return index, _WORKER_FEATURIZER.featurize(structure, sites, source=source), None
+        features = _WORKER_FEATURIZER.featurize(structure, sites, source=source)
     except InputError as err:  # sent back as text: InputError does not pickle
         return index, None, err.message
     except Exception as exc:  # one odd structure must not stop a batch of thousands
         return index, None, f"featurization failed ({type(exc).__name__}: {exc})"
+    if not np.all(np.isfinite(features)):
+        return index, None, "featurization gave NaN or infinite values"
+    return index, features, None
 
 
-def _read(path: str | os.PathLike) -> object:
-    """``read_structure``, but a file pymatgen reads only as a ``Molecule`` gets its own message."""
-    try:
-        return read_structure(path)
-    except InputError as err:
-        try:
-            from pymatgen.core import Molecule
-
-            molecule = Molecule.from_file(path)
-        except Exception:  # not a molecule either: the original message stands
-            raise err from None
-        raise InputError(
-            path, f"isolated molecule ({molecule.formula}) without a lattice; a periodic crystal structure is required"
-        ) from None
-
-
-def _prepare(item, sites: Sequence[int] | None, index: int, element: str, featurizer) -> _Job:
+def _prepare(
+    item, sites: Sequence[int] | None, index: int, element: str, featurizer, selection: str, symprec: float
+) -> _Job:
     """Read and check one input; raises ``InputError``."""
     if isinstance(item, (str, os.PathLike)):
         source = str(item)
-        structure = _read(item)
+        structure = read_structure(item)
     else:
         source = f"structure[{index}]"
         structure = item
     check_structure(structure, source, getattr(featurizer, "element_types", None))
     absorbers = check_absorber(structure, element, source)
-    requested = list(absorbers) if sites is None else [int(s) for s in sites]
+    if sites is not None:
+        requested = [int(s) for s in sites]
+    elif selection == "all":
+        requested = list(absorbers)
+    else:
+        requested = [s.index for s in absorbing_sites(structure, element, selection, source, symprec)]
     for site in requested:
         check_site(structure, site, element, source)
     return _Job(index, source, structure, requested, absorbers=absorbers)
@@ -108,6 +103,8 @@ def featurize_structures(
     featurizer: SiteFeaturizer,
     *,
     sites: Sequence[Sequence[int] | None] | None = None,
+    selection: str = "all",
+    symprec: float = DEFAULT_SYMPREC,
     cache_dir: str | Path | None = None,
     workers: int = 1,
     progress: bool = True,
@@ -124,7 +121,10 @@ def featurize_structures(
     featurizer
         From :func:`xasflow.features.get_featurizer`.
     sites
-        Optional site list per input (``None`` entries = every site of ``element``).
+        Optional site list per input (``None`` entries = the sites ``selection`` picks).
+    selection, symprec
+        Sites of inputs without a site list: ``all`` (default), ``inequivalent`` or indices
+        ``"i,j"`` (see :func:`xasflow.data.sites.absorbing_sites`), and the symmetry tolerance.
     cache_dir
         Folder of the feature cache (key: structure content + element + featurizer name and
         version); ``None`` disables caching. All absorbing sites are cached, whatever was requested.
@@ -154,7 +154,9 @@ def featurize_structures(
     hits = 0
     for index, item in enumerate(inputs):
         try:
-            job = _prepare(item, None if sites is None else sites[index], index, element, featurizer)
+            job = _prepare(
+                item, None if sites is None else sites[index], index, element, featurizer, selection, symprec
+            )
         except InputError as err:
             errors[index] = err
             bar.update()

@@ -12,6 +12,7 @@ from xasflow.errors import InputError, XasflowError
 from xasflow.features.base import SiteFeaturizer
 from xasflow.features.batch import featurize_structures
 from xasflow.features.pca import fit_pca_on_train
+from xasflow.io.lightshow import poscar_path
 
 #: Feature widths above this are held in float32 and need PCA before going into a dataset.
 WIDE = 4096
@@ -29,11 +30,6 @@ class DatasetFeatures:
     @property
     def complete(self) -> bool:
         return not self.errors and not np.isnan(self.matrix).any()
-
-
-def structure_path(tree: Path, material_id: str) -> Path:
-    """``TREE/{material}/POSCAR``: the Lightshow layout of the raw FEFF trees."""
-    return Path(tree) / material_id / "POSCAR"
 
 
 def featurize_dataset(
@@ -64,7 +60,7 @@ def featurize_dataset(
     # Wide descriptors (SOAP: ~10^5 columns) are held in float32 to halve memory before PCA.
     dtype = np.float32 if featurizer.dim > WIDE else np.float64
     result = featurize_structures(
-        [structure_path(tree, m) for m in names],
+        [poscar_path(tree, m) for m in names],
         dataset.element,
         featurizer,
         sites=[[int(row_sites[r]) for r in order[m]] for m in names],

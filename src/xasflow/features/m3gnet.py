@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import types
 import warnings
 from collections.abc import Sequence
 from importlib import resources
@@ -33,8 +35,73 @@ def packaged_weights_dir() -> Path:
     return Path(str(resources.files("xasflow.features") / "weights" / PUBLISHED_WEIGHTS))
 
 
+#: matgl's ``__init__`` re-exports its trainers, which import PyTorch Lightning (1-2 s of start-up).
+_MATGL_TRAINING = "matgl.utils.training"
+_MATGL_TRAINERS = ("MGLDatasetLoader", "MGLPotentialTrainer")
+
+
+class _Deferred(types.ModuleType):
+    """Stands in for a module in ``sys.modules`` until one of its attributes is used, then imports it."""
+
+    def __init__(self, name: str) -> None:
+        import importlib.util
+
+        super().__init__(name)
+        self.__spec__ = importlib.util.find_spec(name)
+        self.__path__ = list(self.__spec__.submodule_search_locations or [])
+
+    def __getattr__(self, attr: str):
+        import importlib
+
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+#: Imported by torch_geometric at start-up but used only by ``torch.compile`` (~1 s, with sympy's printers).
+_DEFERRED = ("torch._dynamo",)
+
+
+def import_matgl() -> types.ModuleType:
+    """Import matgl without what featurization never uses: its training stack and ``torch._dynamo``.
+
+    A placeholder stands in for ``matgl.utils.training`` while matgl loads and is removed at once,
+    so ``import matgl.utils.training`` (or ``matgl.MGLPotentialTrainer``) still gets the real module;
+    ``torch._dynamo`` is imported on first use of any of its attributes. Together ~2 s of start-up.
+    """
+    if "matgl" in sys.modules:
+        return sys.modules["matgl"]
+    import torch  # noqa: F401  (the parent of the deferred modules)
+
+    for name in _DEFERRED:
+        sys.modules.setdefault(name, _Deferred(name))
+    placeholder = types.ModuleType(_MATGL_TRAINING)
+    for name in _MATGL_TRAINERS:
+        setattr(placeholder, name, None)
+    sys.modules[_MATGL_TRAINING] = placeholder
+    try:
+        import matgl
+    finally:
+        if sys.modules.get(_MATGL_TRAINING) is placeholder:
+            del sys.modules[_MATGL_TRAINING]
+    for name in _MATGL_TRAINERS:
+        if name in vars(matgl) and getattr(matgl, name) is None:
+            delattr(matgl, name)
+
+    def _trainers(name: str):
+        if name in _MATGL_TRAINERS:
+            import importlib
+
+            return getattr(importlib.import_module(_MATGL_TRAINING), name)
+        raise AttributeError(f"module 'matgl' has no attribute {name!r}")
+
+    matgl.__getattr__ = _trainers  # type: ignore[attr-defined]
+    return matgl
+
+
 def _destination_sum_conv_class():
     # Built lazily so that importing xasflow.features does not import torch/matgl.
+    import_matgl()
     from matgl.layers._graph_convolution import M3GNetGraphConv
     from matgl.utils.maths import scatter_add
 
@@ -118,7 +185,7 @@ def load_m3gnet(model: str | Path):
         )
     else:
         target = str(model)
-    import matgl
+    matgl = import_matgl()
 
     try:
         with warnings.catch_warnings():
@@ -176,6 +243,8 @@ class M3GNetFeaturizer:
 
     def _graph(self, structure):
         import torch
+
+        import_matgl()
         from matgl.ext.pymatgen import Structure2Graph
 
         if self._converter is None:
@@ -204,8 +273,7 @@ class M3GNetFeaturizer:
         InputError
             Molecule, disordered structure, element unknown to the model, or site out of range.
         """
-        check_structure(structure, source, self.element_types)
-        indices = check_sites(structure, sites, source)
+        indices = check_sites(structure, sites, source)  # the structure is checked by node_features
         if not indices:
             return np.zeros((0, self.dim))
         return self.node_features(structure, source)[indices]

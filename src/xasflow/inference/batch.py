@@ -1,4 +1,8 @@
-"""Predict many structure files, in process or on a Dask cluster, streaming to a journal."""
+"""Predict many structure files, in process or on a Dask cluster, streaming to a journal.
+
+On Dask the inputs travel in chunks, and each worker process keeps one :class:`Predictor` per set of
+run options (models and featurizers are loaded once per process, not once per file).
+"""
 
 from __future__ import annotations
 
@@ -11,25 +15,44 @@ from typing import Any
 from xasflow.errors import InputError, XasflowError
 from xasflow.inference.journal import Journal, RunOptions, input_key
 
-_WORKER_PREDICTORS: dict[RunOptions, Any] = {}
+#: Predictors of this process, by run options (a Dask worker keeps its own).
+_PREDICTORS: dict[RunOptions, Any] = {}
+#: Chunks in flight per worker: enough to keep a worker busy while its last result travels.
+CHUNKS_PER_WORKER = 2
+#: Largest chunk: results stream to the journal at least this often per worker.
+MAX_CHUNK = 16
 
 
 def _predictor(options: RunOptions):
-    from xasflow.inference.predictor import Predictor
+    """The cached predictor of this process for ``options``."""
+    if options not in _PREDICTORS:
+        import torch
 
-    if options not in _WORKER_PREDICTORS:
-        _WORKER_PREDICTORS[options] = Predictor(options.fidelity, options.model, options.sites, zoo_dir=options.zoo_dir)
-    return _WORKER_PREDICTORS[options]
+        from xasflow.inference.predictor import Predictor
+
+        torch.set_num_threads(int(os.environ.get("XASFLOW_TORCH_THREADS", "1")))
+        _PREDICTORS[options] = Predictor(
+            options.fidelity, options.model, options.sites, zoo_dir=options.zoo_dir, symprec=options.symprec
+        )
+    return _PREDICTORS[options]
+
+
+def warm_up(options: RunOptions) -> None:
+    """Load what ``options`` need in this process (on a worker: before its first chunk).
+
+    Raises ``XasflowError`` for a model the zoo cannot give, so a bad ``--model`` stops the run at once.
+    """
+    predictor = _predictor(options)
+    if options.element is not None:
+        predictor.featurizer_for(predictor.model_for(options.element))
+    else:
+        from xasflow.inference.predictor import check_model_name
+
+        check_model_name(options.model, None, options.fidelity, options.zoo_dir)
 
 
 def predict_one(path: str, options: RunOptions) -> dict[str, Any]:
-    """Predict one file; never raises for bad input (the record carries the errors).
-
-    Runs in a Dask worker too, so it loads models once per process.
-    """
-    import torch
-
-    torch.set_num_threads(int(os.environ.get("XASFLOW_TORCH_THREADS", "1")))
+    """Predict one file; never raises for bad input (the record carries the errors)."""
     record: dict[str, Any] = {
         "key": input_key(Path(path)),
         "source": path,
@@ -45,7 +68,14 @@ def predict_one(path: str, options: RunOptions) -> dict[str, Any]:
         record["errors"].append({"source": err.source, "message": err.message})
     except XasflowError as err:
         record["errors"].append({"source": path, "message": str(err)})
+    except Exception as exc:  # one odd structure must not stop a batch of thousands
+        record["errors"].append({"source": path, "message": f"prediction failed ({type(exc).__name__}: {exc})"})
     return record
+
+
+def predict_chunk(paths: list[str], options: RunOptions) -> list[dict[str, Any]]:
+    """:func:`predict_one` over a chunk of files (the unit of work sent to a Dask worker)."""
+    return [predict_one(path, options) for path in paths]
 
 
 @dataclass
@@ -58,39 +88,37 @@ class BatchResult:
     resumed: int = 0
 
 
+def chunk_size(n_inputs: int, n_workers: int) -> int:
+    """Inputs per chunk: about eight chunks per worker, between 1 and :data:`MAX_CHUNK`."""
+    return max(1, min(MAX_CHUNK, n_inputs // max(1, 8 * n_workers)))
+
+
 def _run_local(paths: list[str], options: RunOptions) -> Iterator[dict[str, Any]]:
     for path in paths:
         yield predict_one(path, options)
 
 
 def _run_dask(paths: list[str], options: RunOptions, workers: int, scheduler: str | None) -> Iterator[dict[str, Any]]:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
-        )
-        client = Client(cluster)
-    try:
-        # A bounded window of tasks in flight keeps memory flat for millions of inputs.
-        window = max(8, 4 * max(workers, len(client.scheduler_info().get("workers", {})) or 1))
-        pending = iter(paths)
+    from xasflow.parallel import dask_client
+
+    env = {"OMP_NUM_THREADS": "1", "XASFLOW_TORCH_THREADS": os.environ.get("XASFLOW_TORCH_THREADS", "1")}
+    with dask_client(max(1, workers), scheduler, env=env) as client:
+        client.run(warm_up, options)  # every worker at once; a bad model fails here
+        n_workers = len(client.scheduler_info().get("workers", {})) or max(1, workers)
+        size = chunk_size(len(paths), n_workers)
+        chunks = iter([paths[i : i + size] for i in range(0, len(paths), size)])
         futures = as_completed()
-        for path in [p for _, p in zip(range(window), pending, strict=False)]:
-            futures.add(client.submit(predict_one, path, options, pure=False))
+        # A bounded window of chunks in flight keeps memory flat for millions of inputs.
+        for chunk in [c for _, c in zip(range(CHUNKS_PER_WORKER * n_workers), chunks, strict=False)]:
+            futures.add(client.submit(predict_chunk, chunk, options, pure=False))
         for future in futures:
-            yield future.result()
+            yield from future.result()
             future.release()
-            nxt = next(pending, None)
-            if nxt is not None:
-                futures.add(client.submit(predict_one, nxt, options, pure=False))
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+            chunk = next(chunks, None)
+            if chunk is not None:
+                futures.add(client.submit(predict_chunk, chunk, options, pure=False))
 
 
 def run_batch(

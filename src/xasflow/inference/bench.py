@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xasflow.data.feff_tree import FeffSite, iter_feff_sites
-from xasflow.data.structures import read_structure
 from xasflow.errors import XasflowError
+from xasflow.io.lightshow import FeffSite, iter_sites
+from xasflow.io.structures import read_structure
 
 
 @dataclass
@@ -65,7 +65,7 @@ class BenchResult:
 
 def _cluster_size(site: FeffSite) -> int:
     """Atoms in the ATOMS card of a site's feff.inp (FEFF's cost grows as roughly size^2.5)."""
-    text = (site.xmu.parent / "feff.inp").read_text()
+    text = site.feff_inp.read_text()
     atoms = text.split("ATOMS", 1)[1].split("END", 1)[0]
     return sum(1 for line in atoms.splitlines() if line.strip() and not line.strip().startswith("*"))
 
@@ -90,7 +90,7 @@ def run_bench(
 
     torch.set_num_threads(1)
     sites_by_material: dict[str, list[FeffSite]] = {}
-    for site in iter_feff_sites(tree, "Cu"):
+    for site in iter_sites(tree, "Cu"):
         sites_by_material.setdefault(site.material_id, []).append(site)
     materials = sorted(sites_by_material)[:limit]
     if not materials:
@@ -132,7 +132,7 @@ def run_bench(
             site = min(sized, key=lambda pair: pair[0])[1]
         with tempfile.TemporaryDirectory(prefix="xasflow-bench-feff-") as tmp:
             workdir = Path(tmp)
-            (workdir / "feff.inp").write_text((site.xmu.parent / "feff.inp").read_text())
+            (workdir / "feff.inp").write_text(site.feff_inp.read_text())
             try:
                 wall, cpu = run_feff(workdir / "feff.inp", workdir, feff_timeout)
             except FeffFailure as exc:

@@ -20,6 +20,7 @@ class RunOptions:
     model: str | None
     sites: str
     zoo_dir: str | None = None
+    symprec: float = 0.01
 
 
 def input_key(path: Path) -> str:
@@ -66,6 +67,8 @@ class Journal:
     def append(self, record: dict[str, Any]) -> None:
         """Record one finished input (flushed immediately)."""
         new = not self.path.exists()
+        if new:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # outputs create their folder
         with open(self.path, "a") as handle:
             if new:
                 handle.write(json.dumps({"options": asdict(self.options)}) + "\n")

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from xasflow.constants import ELEMENTS, energy_grid
+from xasflow.data.sites import DEFAULT_SYMPREC, absorbing_sites, check_symprec, parse_selection
 from xasflow.errors import InputError, XasflowError, check_element, check_fidelity
-from xasflow.inference.sites import absorbing_sites, parse_selection
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,28 @@ def is_model_file(model: str | Path | None) -> bool:
     return text.endswith((".json", ".npz")) or Path(text).is_file() or "/" in text
 
 
+def check_model_name(
+    model: str | Path | None, element: str | None, fidelity: str, zoo_dir: str | Path | None = None
+) -> None:
+    """Refuse, before any work, a model that cannot be had.
+
+    With ``element`` (or a model file), the model is loaded, so a set without models fails here too;
+    with neither, ``model`` must be the name of a model of some set of the zoo.
+    """
+    if element is not None or is_model_file(model):
+        predictor = Predictor(fidelity, model, zoo_dir=zoo_dir)
+        if element is not None:
+            predictor.model_for(element)
+        return
+    if model is None:
+        return
+    from xasflow.zoo.registry import read_index
+
+    names = sorted({n for entry in read_index(zoo_dir)["sets"].values() for n in entry["models"]})
+    if model not in names:
+        raise XasflowError(f"no model {model!r} in the zoo; choose one of {', '.join(names)}")
+
+
 class Predictor:
     """Loads featurizers and models once and predicts many structures.
 
@@ -149,6 +171,8 @@ class Predictor:
         of a model card written by ``xasflow train`` / :meth:`XASRegressor.save` (used for its element).
     sites
         ``"inequivalent"``, ``"all"`` or a list of site indices.
+    symprec
+        Symmetry tolerance (Å) of the equivalence classes.
     zoo_dir
         Zoo folder (default ``$XASFLOW_ZOO_DIR``, else the packaged zoo).
     """
@@ -159,12 +183,14 @@ class Predictor:
         model: str | Path | None = None,
         sites: str | list[int] = "inequivalent",
         zoo_dir: str | Path | None = None,
+        symprec: float = DEFAULT_SYMPREC,
     ):
         self.fidelity = check_fidelity(fidelity)
         self.model_name = None if is_model_file(model) else model
         self.model_file = Path(model) if is_model_file(model) else None
         self.zoo_dir = zoo_dir
-        self.selection = parse_selection(sites) if isinstance(sites, str) else list(sites)
+        self.selection = parse_selection(sites if isinstance(sites, str) else ",".join(map(str, sites)))
+        self.symprec = check_symprec(symprec)
         self._models: dict[str, Any] = {}
         self._featurizers: dict[tuple, Any] = {}
         self._file_model = None
@@ -225,8 +251,11 @@ class Predictor:
         element = check_element(element)
         return self.model_for(element).predict(np.asarray(features, dtype=np.float64), elements=element)
 
-    def predict_structure(self, structure, element: str, source: str = "structure") -> Prediction:
+    def predict_structure(self, structure, element: str, source: str = "structure", check: bool = True) -> Prediction:
         """Per-site and averaged spectra of ``element`` in ``structure``, with std and domain flags.
+
+        ``check=False`` skips :func:`~xasflow.io.structures.check_structure` for a structure that
+        :func:`~xasflow.io.structures.read_structure` has just checked.
 
         Raises
         ------
@@ -235,11 +264,17 @@ class Predictor:
         XasflowError
             When no model exists for the element at this fidelity, or the featurizer does not match.
         """
+        from xasflow.io.structures import check_structure
+
         element = check_element(element)
+        if check:
+            check_structure(structure, source)
         model = self.model_for(element)
-        chosen = absorbing_sites(structure, element, self.selection, source)
+        chosen = absorbing_sites(structure, element, self.selection, source, self.symprec)
         featurizer = self.featurizer_for(model)
         features = featurizer.featurize(structure, [s.index for s in chosen], source=source)
+        if not np.all(np.isfinite(features)):
+            raise InputError(source, "featurization gave NaN or infinite values")
         estimate = model.estimate(features, elements=element)
         weights = np.array([s.weight for s in chosen])
         average = weights @ estimate.mean / weights.sum()
@@ -288,18 +323,25 @@ class Predictor:
 
     def predict_path(self, path: str | Path, element: str | None = None) -> tuple[list[Prediction], list[str]]:
         """Predict one structure file; returns predictions and notes on skipped elements."""
-        from xasflow.data.structures import read_structure
+        from xasflow.io.structures import read_structure
 
         source = str(path)
         structure = read_structure(path)
         elements, notes = self.elements_to_predict(structure, element, source)
-        return [self.predict_structure(structure, e, source) for e in elements], notes
+        return [self.predict_structure(structure, e, source, check=False) for e in elements], notes
 
 
 @functools.lru_cache(maxsize=8)
-def default_predictor(fidelity: str = "FEFF", model: str | None = None, sites: str | tuple[int, ...] = "inequivalent"):
+def default_predictor(
+    fidelity: str = "FEFF",
+    model: str | None = None,
+    sites: str | tuple[int, ...] = "inequivalent",
+    symprec: float = DEFAULT_SYMPREC,
+):
     """A :class:`Predictor` shared by calls of :func:`predict` with the same settings (M3GNet loads once)."""
-    return Predictor(fidelity=fidelity, model=model, sites=sites if isinstance(sites, str) else list(sites))
+    return Predictor(
+        fidelity=fidelity, model=model, sites=sites if isinstance(sites, str) else list(sites), symprec=symprec
+    )
 
 
 def predict(
@@ -308,6 +350,7 @@ def predict(
     fidelity: str = "FEFF",
     model: str | None = None,
     sites: str | list[int] = "inequivalent",
+    symprec: float = DEFAULT_SYMPREC,
 ) -> Prediction | list[Prediction]:
     """Predict the K-edge XANES of a structure.
 
@@ -317,7 +360,7 @@ def predict(
         A pymatgen ``Structure`` or a path to any structure file pymatgen reads.
     element
         Absorbing element; ``None`` = every supported element present (returns a list).
-    fidelity, model, sites
+    fidelity, model, sites, symprec
         See :class:`Predictor`.
 
     Returns
@@ -330,9 +373,9 @@ def predict(
     >>> result = xasflow.predict("Cu2O.cif", element="Cu")  # doctest: +SKIP
     >>> result.energies, result.average, [s.multiplicity for s in result.sites]  # doctest: +SKIP
     """
-    predictor = default_predictor(fidelity, model, sites if isinstance(sites, str) else tuple(sites))
+    predictor = default_predictor(fidelity, model, sites if isinstance(sites, str) else tuple(sites), symprec)
     if isinstance(structure, (str, Path)):
-        from xasflow.data.structures import read_structure
+        from xasflow.io.structures import read_structure
 
         source = str(structure)
         structure = read_structure(structure)

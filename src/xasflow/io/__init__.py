@@ -1,1 +1,1 @@
-"""Readers and writers of file formats, one module per format."""
+"""Files in and out, one module per format: structures, OmniXAS text, Lightshow trees, predictions, measured spectra."""

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from xasflow.data.structures import check_absorber, check_site, expand_paths, read_structure
+from xasflow.data.sites import DEFAULT_SYMPREC, absorbing_sites, parse_selection
 from xasflow.errors import InputError, XasflowError, check_element
+from xasflow.io.structures import collect_inputs, read_structure
 from xasflow.simulation.cards import CardSet
 from xasflow.simulation.inputs import build_site_input
 from xasflow.simulation.output import SiteState, site_dir, site_status, write_text
@@ -62,68 +62,13 @@ class CampaignConfig:
     limit: int | None = None
     timeout: float | None = None
     retries: int = 1
-    symprec: float = 0.01
+    symprec: float = DEFAULT_SYMPREC
 
     def __post_init__(self) -> None:
         check_element(self.element)
         if self.order not in ORDERS:
             raise XasflowError(f"order {self.order!r} is not one of {', '.join(ORDERS)}")
-        parse_site_spec(self.sites)
-
-
-def parse_site_spec(spec: str) -> str | list[int]:
-    """``inequivalent``, ``all`` or a list of site indices from ``"i,j,..."``."""
-    if spec in ("inequivalent", "all"):
-        return spec
-    try:
-        indices = [int(part) for part in spec.split(",") if part.strip()]
-    except ValueError:
-        raise XasflowError(f"--sites {spec!r}: expected inequivalent, all or comma-separated indices") from None
-    if not indices or min(indices) < 0:
-        raise XasflowError(f"--sites {spec!r}: expected non-negative site indices")
-    return indices
-
-
-def select_sites(structure, element: str, spec: str, source: str | Path, symprec: float = 0.01) -> list[int]:
-    """Absorbing sites of ``element`` chosen by ``spec`` (see :func:`parse_site_spec`).
-
-    ``inequivalent`` keeps the lowest index of each symmetry class (pymatgen SpacegroupAnalyzer),
-    the convention of the published Lightshow trees.
-    """
-    candidates = check_absorber(structure, element, source)
-    parsed = parse_site_spec(spec)
-    if parsed == "all":
-        return candidates
-    if isinstance(parsed, list):
-        for index in parsed:
-            check_site(structure, index, element, source)
-        return sorted(set(parsed))
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            classes = SpacegroupAnalyzer(structure, symprec=symprec).get_symmetrized_structure().equivalent_indices
-    except Exception as exc:  # spglib failures come as several types
-        raise InputError(source, f"symmetry analysis failed ({exc}); use --sites all") from exc
-    wanted = set(candidates)
-    return sorted(min(group) for group in classes if wanted.intersection(group))
-
-
-def _read_crystal(path: Path):
-    """:func:`read_structure`, naming molecule files as such (FEFF campaigns need periodic crystals)."""
-    try:
-        return read_structure(path)
-    except InputError as err:
-        from pymatgen.core import Molecule
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                Molecule.from_file(path)
-        except Exception:
-            raise err from None
-        raise InputError(path, "a molecule (not periodic); simulate needs a periodic crystal structure") from None
+        parse_selection(self.sites)
 
 
 def material_id_for(path: Path) -> str:
@@ -164,19 +109,19 @@ def plan_campaign(
 ) -> Plan:
     """Read structures, select sites, build inputs and check the output tree; runs nothing."""
     plan = Plan(config=config)
-    files = list(expand_paths(paths))
+    files, plan.problems = collect_inputs(paths)
     if not files:
-        raise XasflowError("no structure files given")
+        raise XasflowError("; ".join(str(p) for p in plan.problems) or "no structure files given")
     used_ids: dict[str, Path] = {}
     candidates: list[SiteTask] = []
     for path in progress(files) if progress else files:
         try:
-            structure = _read_crystal(path)
+            structure = read_structure(path)
             material = material_id_for(path)
             if material in used_ids and used_ids[material] != path:
                 raise InputError(path, f"material id {material!r} already taken by {used_ids[material]}; rename")
             used_ids[material] = path
-            sites = select_sites(structure, config.element, config.sites, path, config.symprec)
+            sites = [s.index for s in absorbing_sites(structure, config.element, config.sites, path, config.symprec)]
             poscar = _poscar_text(path, structure)
         except InputError as err:
             plan.problems.append(err)
@@ -385,19 +330,3 @@ def run_campaign(
         report.wall_seconds = time.monotonic() - start
         report.save(report_path)
     return report
-
-
-def local_client(workers: int):
-    """A local Dask cluster: ``workers`` processes with one thread each (FEFF is serial)."""
-    import logging
-
-    from dask.distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
-    return Client(cluster)

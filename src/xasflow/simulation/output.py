@@ -16,17 +16,18 @@ from pathlib import Path
 from xasflow.data.xmu import spectrum_from_xmu
 from xasflow.errors import InputError
 from xasflow.fileio import atomic_path
+from xasflow.io import lightshow
 
 MARKER = "xasflow_site.json"
 
 
 def site_dir(root: Path, element: str, material_id: str, site: int) -> Path:
     """``ROOT/{El}/{material}/FEFF-XANES/{site:03d}_{El}``."""
-    return Path(root) / element / material_id / "FEFF-XANES" / f"{site:03d}_{element}"
+    return lightshow.site_dir(Path(root) / element, material_id, site, element)
 
 
 def poscar_path(root: Path, element: str, material_id: str) -> Path:
-    return Path(root) / element / material_id / "POSCAR"
+    return lightshow.poscar_path(Path(root) / element, material_id)
 
 
 class SiteState(StrEnum):

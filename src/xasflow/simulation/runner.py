@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from xasflow.data.ids import make_site_id
 from xasflow.data.xmu import spectrum_from_xmu
 from xasflow.errors import InputError
+from xasflow.io.omnixas import make_site_id
 from xasflow.simulation.output import (
     SiteState,
     poscar_path,
@@ -129,6 +129,8 @@ def run_feff(feff_inp: Path, workdir: Path, timeout: float | None) -> tuple[floa
         On a FEFF error, a missing ``xmu.dat`` or when ``timeout`` seconds pass (the child and
         FEFF's stage processes are killed).
     """
+    # The child runs in ``workdir``: relative paths would be resolved against it a second time.
+    feff_inp, workdir = Path(feff_inp).resolve(), Path(workdir).resolve()
     env = {**os.environ, **GLIBC_ENV}
     cmd = [sys.executable, "-m", "xasflow.simulation._feff_child", str(feff_inp), str(workdir)]
     start = time.monotonic()

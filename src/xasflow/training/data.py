@@ -16,10 +16,10 @@ import numpy as np
 
 from xasflow.constants import ELEMENTS, FIDELITIES
 from xasflow.data.dataset import XASDataset
-from xasflow.data.layout import ml_data_path
 from xasflow.data.published import PUBLISHED_FEATURES, load_published
 from xasflow.data.splits import grouped_split
 from xasflow.errors import XasflowError, check_element, check_fidelity
+from xasflow.io.omnixas import ml_data_path
 
 #: Shares of the published val rows (by material) used when no train split exists.
 CARVE_FRACTIONS: dict[str, float] = {"train": 0.7, "stop": 0.1, "eval": 0.2}

@@ -31,23 +31,15 @@ def check_full_dataset(dataset: XASDataset, source: object, feature: str = PUBLI
     return dataset.subset(np.isin(dataset.splits, ["train", "val"]))
 
 
-def load_full_dataset(path: Path, element: str, fidelity: str = "FEFF") -> XASDataset:
-    """A dataset file with published train/val splits, spectra and ``m3gnet`` features."""
-    dataset = XASDataset.load(path)
-    if (dataset.element, dataset.fidelity) != (element, fidelity):
-        raise XasflowError(f"{path}: holds {dataset.element} {dataset.fidelity}, expected {element} {fidelity}")
-    return check_full_dataset(dataset, path)
-
-
 def featurize_feff_tree(root: Path, element: str, progress: bool = True) -> XASDataset:
     """Rebuild an element's FEFF train+val rows from the raw tree and add published-convention M3GNet features.
 
     The published id lists define the rows, so the outlier filter is not applied again.
     """
     from xasflow.data.feff_tree import build_feff_dataset
-    from xasflow.data.layout import feff_element_dir
     from xasflow.features import get_featurizer
     from xasflow.features.dataset import add_features
+    from xasflow.io.lightshow import element_dir as feff_element_dir
 
     lists = published_id_lists(root, element, "FEFF")
     if "train" not in lists:
