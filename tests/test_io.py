@@ -21,7 +21,7 @@ def records() -> list[dict]:
     tenorite = xasflow.predict(EXAMPLES / "CuO_tenorite.cif", element="Cu", sites="all").to_dict()
     metal = xasflow.predict(EXAMPLES / "Cu_metal.cif", element="Cu").to_dict()
     rng = np.random.default_rng(0)
-    uncertain = {**tenorite, "average_std": rng.random(141).tolist(), "in_domain": False}
+    uncertain = {**tenorite, "average_std": rng.random(141).tolist(), "interval_95": 2.5}
     uncertain["sites"] = [
         {**site, "std": rng.random(141).tolist(), "ood_score": 0.5 + k, "in_domain": k % 2 == 0}
         for k, site in enumerate(tenorite["sites"])
@@ -46,7 +46,8 @@ def test_csv_average_row_counts_each_site_once_and_has_a_weight(records, tmp_pat
     column = {name: k for k, name in enumerate(header)}
     average = next(r for r in rows if r[column["site"]] == "average")
     # --sites all: four sites of multiplicity 4 each; the average stands for 4 sites, not 16.
-    assert [r[column["multiplicity"]] for r in rows if r[column["site"]] != "average"] == ["4"] * 4
+    means = [r for r in rows if r[column["site"]] != "average" and r[column["quantity"]] == "mean"]
+    assert [r[column["multiplicity"]] for r in means] == ["4"] * 4
     assert average[column["multiplicity"]] == "4" and average[column["weight"]] == "4"
     assert {r[column["weight"]] for r in rows if r[column["site"]] != "average"} == {"1.0"}
 

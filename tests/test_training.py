@@ -81,10 +81,19 @@ def test_all_modes_end_to_end(small_catalog, tmp_path) -> None:
     index = write_zoo(small_catalog, trained, tmp_path / "zoo", dtype="float16")
     assert set(index["sets"]) == {"Ti_FEFF", "Cr_FEFF", "Ti_VASP"}
     assert ("Ti", "VASP", "tuned") in available_models(tmp_path / "zoo")
+    assert ("Ti", "VASP", "expert") not in available_models(tmp_path / "zoo") or index["sets"]["Ti_VASP"][
+        "default"
+    ] == "expert"
     model = load_model("Ti", "FEFF", "universal", root=tmp_path / "zoo")
     X = small_catalog.sets["Ti_FEFF"].eval.X
     assert np.allclose(model.predict(X), trained.models[("Ti_FEFF", "universal")].predict(X), atol=0.05)
-    card = json.loads((tmp_path / "zoo" / "Cr_FEFF" / "expert.json").read_text())
+    shipped = index["sets"]["Cr_FEFF"]["default"]
+    assert shipped in index["sets"]["Cr_FEFF"]["models"] and set(index["sets"]["Cr_FEFF"]["candidates_eta"]) == {
+        "expert",
+        "universal",
+        "tuned",
+    }
+    card = json.loads((tmp_path / "zoo" / "Cr_FEFF" / f"{shipped}.json").read_text())
     assert card["metrics"]["evaluation"]["n"] == len(small_catalog.sets["Cr_FEFF"].eval)
     assert len(card["baseline_spectrum"]) == 141 and card["energy_grid"]["points"] == 141
     assert (
