@@ -57,6 +57,9 @@ class AlignConfig:
         Upper bound of the fitted broadening (eV).
     scale_bounds
         Range of the fitted amplitude scale.
+    window_start
+        Compare only from this far (eV) above the prediction's first energy (e.g. to leave out the
+        pre-edge, where FEFF is weakest); 0 = the whole 35 eV window.
     weighted
         Fit by maximum Gaussian likelihood with per-point variance ``std² + tau²`` (the prediction's
         calibrated std, broadened like the spectrum, and a profiled floor ``tau``) instead of least
@@ -69,6 +72,7 @@ class AlignConfig:
     sigma_max: float = 3.0
     scale_bounds: tuple[float, float] = (0.5, 2.0)
     weighted: bool = False
+    window_start: float = 0.0
 
     def centre(self, element: str) -> float:
         """The shift range's centre (eV) for ``element``."""
@@ -191,6 +195,10 @@ def align(
     spectrum = np.asarray(spectrum, float)
     if energies.shape != spectrum.shape or energies.ndim != 1:
         raise XasflowError("prediction energies and spectrum must be 1-D arrays of the same length")
+    if config.window_start > 0:
+        keep = energies >= energies[0] + config.window_start
+        energies, spectrum = energies[keep], spectrum[keep]
+        std = None if std is None else np.asarray(std, float)[keep]
     check_coverage(measured, energies, element, config)
     centre, bound = config.centre(element), config.bound(element)
     low, high = centre - bound, centre + bound
