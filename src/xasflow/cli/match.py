@@ -24,7 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mix", action="store_true", help="also fit a non-negative linear combination")
     parser.add_argument("--columns", help="column override, e.g. energy=1,mu=4 or energy=1,i0=2,itrans=3")
     parser.add_argument("--group", help="group of an Athena project holding several spectra")
-    parser.add_argument("--metric", default=None, help="rfactor (default) | pearson | cosine | dpearson")
+    parser.add_argument(
+        "--metric",
+        default=None,
+        help="rfactor (default) | pearson | cosine | dpearson | likelihood (σ-weighted, uses the calibrated std)",
+    )
     parser.add_argument("--offset", type=float, help="centre of the shift range, eV (default: per element)")
     parser.add_argument("--shift-bound", type=float, help="half-width of the shift range, eV (default: per element)")
     parser.add_argument("--sigma", type=float, help="fixed Gaussian broadening, eV (default: fitted 0-3 eV)")

@@ -57,6 +57,13 @@ class AlignConfig:
         Upper bound of the fitted broadening (eV).
     scale_bounds
         Range of the fitted amplitude scale.
+    window_start
+        Compare only from this far (eV) above the prediction's first energy (e.g. to leave out the
+        pre-edge, where FEFF is weakest); 0 = the whole 35 eV window.
+    weighted
+        Fit by maximum Gaussian likelihood with per-point variance ``std² + tau²`` (the prediction's
+        calibrated std, broadened like the spectrum, and a profiled floor ``tau``) instead of least
+        squares; needs the prediction's std (otherwise it is least squares).
     """
 
     offset: float | None = None
@@ -64,6 +71,8 @@ class AlignConfig:
     sigma: float | None = None
     sigma_max: float = 3.0
     scale_bounds: tuple[float, float] = (0.5, 2.0)
+    weighted: bool = False
+    window_start: float = 0.0
 
     def centre(self, element: str) -> float:
         """The shift range's centre (eV) for ``element``."""
@@ -86,6 +95,7 @@ class Alignment:
     model: np.ndarray
     model_std: np.ndarray | None
     shift_at_bound: bool
+    tau: float | None = None  # the likelihood fit's profiled floor (normalised μ), None for least squares
 
     @property
     def measured_energies(self) -> np.ndarray:
@@ -128,6 +138,27 @@ def measured_on(measured: NormalizedSpectrum, energies: np.ndarray) -> np.ndarra
     return np.interp(energies, measured.energy, measured.flat)
 
 
+def _weighted_fit(
+    target: np.ndarray, shape: np.ndarray, sd: np.ndarray, bounds: tuple[float, float]
+) -> tuple[float, float, float]:
+    """Best ``(negative log-likelihood, scale, tau)`` for one shift and broadening.
+
+    For every floor ``tau`` of ``TAU_GRID`` the weighted least-squares scale is closed-form; the
+    floor with the highest likelihood is kept. ``sd`` is on the prediction's scale (not multiplied
+    by the fitted scale, which stays near 1), so the scale stays linear.
+    """
+    from xasflow.experiment.score import TAU_GRID
+
+    variance = sd[None, :] ** 2 + TAU_GRID[:, None] ** 2
+    weights = 1.0 / variance
+    denominator = (weights * shape * shape).sum(axis=1)
+    scales = np.clip((weights * target * shape).sum(axis=1) / np.where(denominator > 0, denominator, 1.0), *bounds)
+    residual = target[None, :] - scales[:, None] * shape[None, :]
+    nll = 0.5 * (residual**2 * weights + np.log(2 * np.pi * variance)).sum(axis=1)
+    best = int(np.argmin(nll))
+    return float(nll[best]), float(scales[best]), float(TAU_GRID[best])
+
+
 def _best_scale(target: np.ndarray, shape: np.ndarray, bounds: tuple[float, float]) -> float:
     denominator = float(shape @ shape)
     scale = float(target @ shape) / denominator if denominator > 0 else 1.0
@@ -164,21 +195,30 @@ def align(
     spectrum = np.asarray(spectrum, float)
     if energies.shape != spectrum.shape or energies.ndim != 1:
         raise XasflowError("prediction energies and spectrum must be 1-D arrays of the same length")
+    if config.window_start > 0:
+        keep = energies >= energies[0] + config.window_start
+        energies, spectrum = energies[keep], spectrum[keep]
+        std = None if std is None else np.asarray(std, float)[keep]
     check_coverage(measured, energies, element, config)
     centre, bound = config.centre(element), config.bound(element)
     low, high = centre - bound, centre + bound
     sigmas = (config.sigma,) if config.sigma is not None else tuple(s for s in _SIGMA_GRID if s <= config.sigma_max)
     broadened = {s: broaden(spectrum, s) for s in sigmas}
+    weighted = config.weighted and std is not None
+    std_broadened = {s: broaden(np.asarray(std, float), s) for s in sigmas} if weighted else {}
 
-    best = (np.inf, centre, sigmas[0], 1.0)
+    best = (np.inf, centre, sigmas[0], 1.0, None)
     for shift in np.arange(low, high + 1e-9, E_STEP):
         target = measured_on(measured, energies + shift)
         for sigma, shape in broadened.items():
-            scale = _best_scale(target, shape, config.scale_bounds)
-            rss = float(np.sum((target - scale * shape) ** 2))
-            if rss < best[0]:
-                best = (rss, float(shift), sigma, scale)
-    _, shift0, sigma0, scale0 = best
+            if weighted:
+                cost, scale, tau = _weighted_fit(target, shape, std_broadened[sigma], config.scale_bounds)
+            else:
+                scale, tau = _best_scale(target, shape, config.scale_bounds), None
+                cost = float(np.sum((target - scale * shape) ** 2))
+            if cost < best[0]:
+                best = (cost, float(shift), sigma, scale, tau)
+    cost0, shift0, sigma0, scale0, tau0 = best
 
     fit_sigma = config.sigma is None
 
@@ -187,17 +227,26 @@ def align(
 
     def residual(p: np.ndarray) -> np.ndarray:
         shift, sigma, scale = unpack(p)
-        return measured_on(measured, energies + shift) - scale * broaden(spectrum, sigma)
+        difference = measured_on(measured, energies + shift) - scale * broaden(spectrum, sigma)
+        if weighted:  # weighted residuals at the grid's floor; the floor is re-profiled below
+            return difference / np.sqrt(broaden(np.asarray(std, float), sigma) ** 2 + tau0**2)
+        return difference
 
     start = [shift0, sigma0, scale0] if fit_sigma else [shift0, scale0]
     lower = [low, 0.0, config.scale_bounds[0]] if fit_sigma else [low, config.scale_bounds[0]]
     upper = [high, config.sigma_max, config.scale_bounds[1]] if fit_sigma else [high, config.scale_bounds[1]]
     start = np.clip(start, np.array(lower) + 1e-9, np.array(upper) - 1e-9)
     solution = least_squares(residual, start, bounds=(lower, upper), diff_step=1e-3)
-    if solution.cost * 2 < best[0]:
+    shift, sigma, scale, tau = shift0, sigma0, scale0, tau0
+    if weighted:
+        refined = unpack(solution.x)
+        target = measured_on(measured, energies + refined[0])
+        sd = broaden(np.asarray(std, float), refined[1])
+        cost, scale_r, tau_r = _weighted_fit(target, broaden(spectrum, refined[1]), sd, config.scale_bounds)
+        if cost < cost0:
+            shift, sigma, scale, tau = refined[0], refined[1], scale_r, tau_r
+    elif solution.cost * 2 < cost0:
         shift, sigma, scale = unpack(solution.x)
-    else:
-        shift, sigma, scale = shift0, sigma0, scale0
     model = scale * broaden(spectrum, sigma)
     model_std = None if std is None else scale * broaden(np.asarray(std, float), sigma)
     return Alignment(
@@ -209,4 +258,5 @@ def align(
         model=model,
         model_std=model_std,
         shift_at_bound=bool(min(shift - low, high - shift) < 0.05),
+        tau=tau,
     )

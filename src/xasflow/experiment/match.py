@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from xasflow.experiment.align import AlignConfig, Alignment, align
 from xasflow.experiment.normalize import NormalizedSpectrum
-from xasflow.experiment.score import DEFAULT_METRIC, METRICS, get_metric
+from xasflow.experiment.score import DEFAULT_METRIC, METRICS, STD_METRICS, get_metric
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,9 @@ def match(
 ) -> MatchResult:
     """Align every candidate on ``measured`` and rank them by ``metric`` (best first).
 
+    With a std metric (``likelihood``) the alignment maximises the same likelihood
+    (``config.weighted`` is switched on).
+
     Raises
     ------
     InputError
@@ -76,10 +79,15 @@ def match(
     """
     get_metric(metric)
     config = config or AlignConfig()
+    if metric in STD_METRICS and not config.weighted:
+        config = replace(config, weighted=True)  # fit and ranking maximise the same likelihood
     scored = []
     for candidate in candidates:
         alignment = align(measured, candidate.energies, candidate.spectrum, element, config, std=candidate.std)
         values = {name: fn(alignment.measured, alignment.model) for name, fn in METRICS.items()}
+        values.update(
+            {name: fn(alignment.measured, alignment.model, alignment.model_std) for name, fn in STD_METRICS.items()}
+        )
         scored.append((values[metric], candidate, alignment, values))
     scored.sort(key=lambda item: -item[0])
     entries = [

@@ -40,6 +40,8 @@ class NormalizedSpectrum:
     pre_offset: float
     element: str | None = None
     name: str = ""
+    reference_flat: np.ndarray | None = None  # the reference foil's flattened μ on ``energy`` (if measured)
+    reference_e0: float | None = None
 
 
 def k_edge_energy(element: str) -> float:
@@ -98,6 +100,7 @@ def normalize(measured: MeasuredSpectrum, element: str | None = None) -> Normali
         )
     if not np.isfinite(step) or step <= 0:
         raise InputError(source, f"no absorption edge found (edge step {step:g})")
+    reference_flat, reference_e0 = _reference(measured, element)
     return NormalizedSpectrum(
         source=source,
         energy=np.asarray(group.energy, float),
@@ -110,4 +113,32 @@ def normalize(measured: MeasuredSpectrum, element: str | None = None) -> Normali
         pre_offset=float(getattr(group, "pre_offset", np.nan)),
         element=element or measured.element,
         name=measured.name,
+        reference_flat=reference_flat,
+        reference_e0=reference_e0,
     )
+
+
+def _reference(measured: MeasuredSpectrum, element: str | None) -> tuple[np.ndarray | None, float | None]:
+    """Normalised reference-foil channel and its E0, or ``(None, None)``.
+
+    The channel is dropped (not an error: it is optional) when it has no edge of ``element``
+    within ``EDGE_TOLERANCE`` of the tabulated K edge, e.g. a foil of another metal or an empty channel.
+    """
+    if measured.reference_mu is None:
+        return None, None
+    from larch import Group
+    from larch.xafs import pre_edge
+
+    group = Group(energy=np.asarray(measured.energy, float), mu=np.asarray(measured.reference_mu, float))
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            pre_edge(group)
+    except Exception:
+        return None, None
+    e0, step = float(group.e0), float(group.edge_step)
+    if not np.isfinite(step) or step <= 0.05 or not np.all(np.isfinite(group.flat)):
+        return None, None
+    if element is not None and abs(e0 - k_edge_energy(element)) > EDGE_TOLERANCE:
+        return None, None
+    return np.asarray(group.flat, float), e0

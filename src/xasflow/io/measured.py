@@ -22,6 +22,8 @@ _MU_NAMES = ("mu", "mutrans", "mu_trans", "xmu", "mufluor", "mu_fluor", "mu_e", 
 _I0_NAMES = ("i0", "io", "imon")
 _ITRANS_NAMES = ("itrans", "it", "i1", "itr")
 _IFLUOR_NAMES = ("ifluor", "if", "ifl", "fluor", "iff")
+#: The third ion chamber, behind a reference foil measured with the sample (μ_ref = ln(itrans/irefer)).
+_IREFER_NAMES = ("irefer", "iref", "i2", "ir")
 _ROLES = ("energy", "mu", "i0", "itrans", "ifluor")
 
 #: Energies whose maximum lies below this (eV) are taken to be in keV.
@@ -71,6 +73,7 @@ class MeasuredSpectrum:
     edge: str | None = None
     name: str = ""
     mu_from: str = ""  # how μ was formed, e.g. "ln(i0/itrans)"
+    reference_mu: np.ndarray | None = None  # ln(itrans/irefer): the reference foil measured with the sample
 
 
 def read_measured(path: str | Path, columns: str | ColumnSpec | None = None, group: str | None = None):
@@ -118,8 +121,27 @@ def read_measured(path: str | Path, columns: str | ColumnSpec | None = None, gro
             edge=meta.get("edge"),
             name=meta.get("name", ""),
             mu_from=how,
+            reference_mu=_reference(labels, arrays, spec),
         )
     )
+
+
+def _reference(labels: list[str], arrays: list[np.ndarray], spec: ColumnSpec | None) -> np.ndarray | None:
+    """μ of the reference foil, ``ln(itrans/irefer)``, when the file has a transmission and a reference chamber.
+
+    ``None`` when there is no reference chamber, when ``--columns`` chose μ otherwise, or when the
+    ratio is not finite everywhere (a reference channel that was not recorded).
+    """
+    if spec is not None and "itrans" not in spec.roles:
+        return None
+    itrans_key = spec.roles["itrans"] if spec is not None else _find(labels, _ITRANS_NAMES)
+    irefer = _find(labels, _IREFER_NAMES)
+    if itrans_key is None or irefer is None:
+        return None
+    itrans = arrays[itrans_key - 1] if isinstance(itrans_key, int) else arrays[labels.index(itrans_key)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = np.log(itrans / arrays[labels.index(irefer)])
+    return mu if np.all(np.isfinite(mu)) else None
 
 
 def _larch_io(path: Path):
