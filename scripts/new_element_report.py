@@ -7,7 +7,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
 from new_element_study import ELEMENTS, METHODS
 
 K_LABELS = ("0", "10", "30", "100", "300", "all")
@@ -80,12 +79,16 @@ def write_report(cache: Path, out: Path, command: str) -> None:
     checks = []
     for element in ELEMENTS:
         sizes = meta.get("sizes", {}).get(element, {})
-        lines += [f"## {element}  (pool {sizes.get('pool', '?')} rows, test {sizes.get('test', '?')} rows / "
-                  f"{sizes.get('test_materials', '?')} materials)", ""]
+        lines += [
+            f"## {element}  (pool {sizes.get('pool', '?')} rows, test {sizes.get('test', '?')} rows / "
+            f"{sizes.get('test_materials', '?')} materials)",
+            "",
+        ]
         lines += ["| method | " + " | ".join(f"k={k}" for k in K_LABELS) + " |", "|---|" + "---|" * len(K_LABELS)]
         for method in methods:
-            lines.append(f"| {method} | " + " | ".join(_cell(data.get((element, k, method), [])) for k in K_LABELS)
-                         + " |")
+            lines.append(
+                f"| {method} | " + " | ".join(_cell(data.get((element, k, method), [])) for k in K_LABELS) + " |"
+            )
         lines.append("")
         eta_all = max((v for m in methods if (v := _mean(data, element, "all", m)) is not None), default=None)
         for k in ("10", "30", "100", "300"):
@@ -96,16 +99,24 @@ def write_report(cache: Path, out: Path, command: str) -> None:
                 continue
             gain = (value / expert - 1) * 100
             share = value / eta_all * 100 if eta_all else float("nan")
-            summary.append(f"| {element} | {k} | {expert:.2f} | {chosen} | {value:.2f} | {gain:+.0f} % | "
-                           f"{eta_all:.2f} | {share:.0f} % |")
+            summary.append(
+                f"| {element} | {k} | {expert:.2f} | {chosen} | {value:.2f} | {gain:+.0f} % | "
+                f"{eta_all:.2f} | {share:.0f} % |"
+            )
             if k in ("30", "100", "300"):
                 checks.append((element, k, "gain ≥ 30 %", gain >= 30))
             if k == "100":
                 checks.append((element, k, "≥ 50 % of η(all)", share >= 50))
-    lines += ["## Summary and targets", "",
-              "`best method` is chosen for each element without looking at it: the method with the highest mean "
-              "log(η / expert η) over the other five elements at that k. η(all rows) = the best method's η with "
-              "all non-test rows of the element.", "", *summary, ""]
+    lines += [
+        "## Summary and targets",
+        "",
+        "`best method` is chosen for each element without looking at it: the method with the highest mean "
+        "log(η / expert η) over the other five elements at that k. η(all rows) = the best method's η with "
+        "all non-test rows of the element.",
+        "",
+        *summary,
+        "",
+    ]
     met = sum(ok for *_, ok in checks)
     lines += [f"Targets met: {met} of {len(checks)} checks.", ""]
     failed = [f"{e} k={k} ({what})" for e, k, what, ok in checks if not ok]
@@ -113,9 +124,12 @@ def write_report(cache: Path, out: Path, command: str) -> None:
         lines += ["Not met: " + ", ".join(failed) + ".", ""]
     lines += ["![η vs k](eta_vs_k.png)", ""]
     (out / "results.md").write_text("\n".join(lines))
-    (out / "results.json").write_text(json.dumps(
-        {"command": command, "meta": meta,
-         "eta": {f"{e}|{k}|{m}": v for (e, k, m), v in sorted(data.items())}}, indent=1))
+    (out / "results.json").write_text(
+        json.dumps(
+            {"command": command, "meta": meta, "eta": {f"{e}|{k}|{m}": v for (e, k, m), v in sorted(data.items())}},
+            indent=1,
+        )
+    )
     _plot(data, methods, out / "eta_vs_k.png")
 
 

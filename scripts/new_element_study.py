@@ -18,6 +18,7 @@ import os
 import pickle
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +101,9 @@ def run(args) -> None:
             order = pool_idx[draw_order(r["materials"][pool_idx], seed)]
             baseline = r["y"][pool_idx].mean(axis=0)
             meta["sizes"][element] = {
-                "pool": int(len(pool_idx)),
+                "pool": len(pool_idx),
                 "test": int(test.sum()),
-                "test_materials": int(len(set(r["materials"][test]))),
+                "test_materials": len(set(r["materials"][test])),
                 "reserved_rows_dropped": r["reserved_dropped"],
             }
             others = [e for e in ELEMENTS if e != element]
@@ -111,13 +112,12 @@ def run(args) -> None:
             eo = [e for e in others for _ in range(len(rows[e]["X"]))]
             go = np.concatenate([rows[e]["materials"] for e in others])
             stem = f"{element}_s{seed}"
+            source = (Xo, yo, eo, go, settings, seed)
             uni_onehot = cached(
                 cache / "models" / f"{stem}_onehot.pkl",
-                lambda: pretrain(Xo, yo, eo, go, settings, seed, "onehot", extra_elements=(element,)),
+                partial(pretrain, *source, "onehot", extra_elements=(element,)),
             )
-            uni_desc = cached(
-                cache / "models" / f"{stem}_desc.pkl", lambda: pretrain(Xo, yo, eo, go, settings, seed, "descriptors")
-            )
+            uni_desc = cached(cache / "models" / f"{stem}_desc.pkl", partial(pretrain, *source, "descriptors"))
             Xt, yt = r["X"][test], r["y"][test]
             for k in KS:
                 n = len(order) if k < 0 else k
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.report_only:
         run(args)
-    from new_element_report import write_report  # noqa: PLC0415 (script beside this one)
+    from new_element_report import write_report
 
     write_report(args.cache, args.out, " ".join(["python", "scripts/new_element_study.py", *(argv or sys.argv[1:])]))
     return 0

@@ -27,7 +27,7 @@ from xasflow.active.pool import Pool, default_reserved_dir, reserved_materials
 from xasflow.training.transfer import TransferSettings, pretrain
 
 sys.path.insert(0, str(Path(__file__).parent))
-from new_element_study import ELEMENTS, load_rows, test_split  # noqa: E402
+from new_element_study import ELEMENTS, load_rows, test_split
 
 
 def run(args) -> dict:
@@ -62,15 +62,33 @@ def run(args) -> dict:
         refit = TransferRefit(base, args.element, settings, seed)
         for rule in args.rules:
             config = LearnConfig(args.element, rule=rule, batch=args.batch, rounds=args.rounds, seed=seed)
-            campaign = Campaign(args.cache / f"{args.element}_{rule}_s{seed}", config, pool,
-                                excluded=reserved_materials(reserved_dir, args.element))
-            reports = campaign.run(oracle, refit, heldout, on_round=lambda rep, rule=rule, seed=seed: print(
-                f"{rule} s{seed} round {rep.round}: labels {rep.labels_total} η {rep.heldout_eta:.2f} "
-                f"std {rep.mean_predicted_std:.4f}", flush=True))
+            campaign = Campaign(
+                args.cache / f"{args.element}_{rule}_s{seed}",
+                config,
+                pool,
+                excluded=reserved_materials(reserved_dir, args.element),
+            )
+            reports = campaign.run(
+                oracle,
+                refit,
+                heldout,
+                on_round=lambda rep, rule=rule, seed=seed: print(
+                    f"{rule} s{seed} round {rep.round}: labels {rep.labels_total} η {rep.heldout_eta:.2f} "
+                    f"std {rep.mean_predicted_std:.4f}",
+                    flush=True,
+                ),
+            )
             results[f"{rule}|{seed}"] = [vars(x) for x in reports]
-    return {"element": args.element, "pool": len(pool), "heldout": len(heldout.y),
-            "heldout_materials": len(set(r["materials"][test])), "settings": settings.as_dict(),
-            "batch": args.batch, "rounds": args.rounds, "runs": results}
+    return {
+        "element": args.element,
+        "pool": len(pool),
+        "heldout": len(heldout.y),
+        "heldout_materials": len(set(r["materials"][test])),
+        "settings": settings.as_dict(),
+        "batch": args.batch,
+        "rounds": args.rounds,
+        "runs": results,
+    }
 
 
 def report(data: dict, out: Path, command: str) -> None:
@@ -87,14 +105,22 @@ def report(data: dict, out: Path, command: str) -> None:
         labels = [x["labels_total"] for x in runs[0]]
         etas = np.array([[x["heldout_eta"] for x in run] for run in runs if len(run) == len(labels)])
         curves[rule] = (np.array(labels), etas)
-    lines = ["# Active learning: pool replay", "", f"Command: `{command}`", "",
-             f"Element {data['element']} (published FEFF val rows, reserved materials removed): pool "
-             f"{data['pool']} candidate sites, {data['heldout']} held-out sites ({data['heldout_materials']} "
-             f"materials, never chosen). Published spectra answer as the oracle. Batch {data['batch']}, "
-             f"{data['rounds']} rounds; starting model: descriptor universal ensemble pretrained on the other "
-             f"five elements; every round fine-tunes it on all labels. Settings: {json.dumps(data['settings'])}.",
-             "", "η on the held-out sites vs labels: mean over seeds [min–max].", "",
-             "| labels | " + " | ".join(rules) + " |", "|---|" + "---|" * len(rules)]
+    lines = [
+        "# Active learning: pool replay",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Element {data['element']} (published FEFF val rows, reserved materials removed): pool "
+        f"{data['pool']} candidate sites, {data['heldout']} held-out sites ({data['heldout_materials']} "
+        f"materials, never chosen). Published spectra answer as the oracle. Batch {data['batch']}, "
+        f"{data['rounds']} rounds; starting model: descriptor universal ensemble pretrained on the other "
+        f"five elements; every round fine-tunes it on all labels. Settings: {json.dumps(data['settings'])}.",
+        "",
+        "η on the held-out sites vs labels: mean over seeds [min–max].",
+        "",
+        "| labels | " + " | ".join(rules) + " |",
+        "|---|" + "---|" * len(rules),
+    ]
     labels = curves[rules[0]][0]
     for j, n in enumerate(labels):
         cells = []
@@ -114,11 +140,15 @@ def report(data: dict, out: Path, command: str) -> None:
             reach = next((int(n) for n, v in zip(lab_r, mean, strict=True) if v >= target), None)
             per_seed = []
             for s in range(len(etas)):
-                hit = next((int(n) for n, v in zip(lab_r, etas[s], strict=True) if v >= rnd[min(s, len(rnd) - 1), -1]), None)
+                hit = next(
+                    (int(n) for n, v in zip(lab_r, etas[s], strict=True) if v >= rnd[min(s, len(rnd) - 1), -1]), None
+                )
                 per_seed.append(hit)
             verdict = "target met" if reach is not None and reach <= 150 else "target NOT met"
-            lines.append(f"- `{rule}` first reaches it (seed mean) at **{reach} labels** ({verdict}: ≤ 150 asked); "
-                         f"per seed against that seed's random run: {per_seed}.")
+            lines.append(
+                f"- `{rule}` first reaches it (seed mean) at **{reach} labels** ({verdict}: ≤ 150 asked); "
+                f"per seed against that seed's random run: {per_seed}."
+            )
     lines += ["", "![η vs labels](eta_vs_labels.png)", ""]
     (out / "results.md").write_text("\n".join(lines))
     (out / "results.json").write_text(json.dumps({"command": command, **data}, indent=1))

@@ -65,7 +65,10 @@ def test_diversity_and_hybrid_avoid_near_duplicates():
 
 def test_random_is_seeded_and_batch_checked():
     X = np.zeros((6, 2))
-    assert select_batch("random", X, None, X[:0], 3, seed=1).tolist() == select_batch("random", X, None, X[:0], 3, seed=1).tolist()
+    assert (
+        select_batch("random", X, None, X[:0], 3, seed=1).tolist()
+        == select_batch("random", X, None, X[:0], 3, seed=1).tolist()
+    )
     with pytest.raises(XasflowError, match="fewer than the batch"):
         select_batch("random", X, None, X[:0], 7)
     with pytest.raises(XasflowError, match="unknown acquisition rule"):
@@ -145,3 +148,58 @@ def test_too_small_pool_gives_clear_messages(tmp_path, base, pool_data):
     assert any("needs 5" in m for m in messages)  # too few labels to refit: base model kept
     assert any("pool is exhausted" in m for m in messages)
     assert len(reports) == 1
+
+
+def _write_root(root, elements=("Co", "Ni", "Cu"), n=30):
+    (root / "ml_data").mkdir(parents=True)
+    (root / "material_id_and_site").mkdir()
+    for k, element in enumerate(elements):
+        X, y = _rows(n, 10.0 * k, 10 + k)
+        np.savetxt(root / "ml_data" / f"{element}_FEFF_val_X.txt", X)
+        np.savetxt(root / "ml_data" / f"{element}_FEFF_val_y.txt", y)
+        ids = [f"mp-{100 * k + i // 2}_{i % 2:03d}" for i in range(n)]
+        (root / "material_id_and_site" / f"{element}_FEFF_val.txt").write_text("\n".join(ids) + "\n")
+
+
+def test_cli_learn_replay_resumes(tmp_path, capsys, monkeypatch):
+    from xasflow.cli.main import main
+
+    monkeypatch.setenv("XASFLOW_PROGRESS", "0")
+    _write_root(tmp_path / "data")
+    reserved = tmp_path / "reserved"
+    reserved.mkdir()
+    (reserved / "Co_materials.txt").write_text("mp-1\n")
+    argv = [
+        "learn",
+        "--replay",
+        "--element",
+        "Co",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "run"),
+        "--batch",
+        "4",
+        "--rounds",
+        "2",
+        "--members",
+        "2",
+        "--reserved-dir",
+        str(reserved),
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    assert "22 candidate sites" in out.out  # 30 rows - mp-1 (reserved) - the held-out materials
+    assert "round 1:" in out.err and "held-out η" in out.err
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert len(state["rounds"]) == 2
+    assert not any(s.startswith("mp-1_") for r in state["rounds"] for s in r["batch"])
+    assert main(argv) == 0  # identical rerun: nothing to do
+    assert "round" not in capsys.readouterr().err
+    more = list(argv)
+    more[argv.index("--rounds") + 1] = "3"
+    assert main(more) == 0
+    err = capsys.readouterr().err
+    assert "round 2:" in err and "round 1:" not in err
+    assert main([*argv, "--rule", "random"]) == 2  # another rule in the same folder: refused
+    assert "other settings" in capsys.readouterr().err

@@ -93,7 +93,9 @@ def select_batch(
         std = np.asarray(std, dtype=np.float64)
     if rule == "uncertainty":
         return np.argsort(-std, kind="stable")[:batch]
-    Z, L = _standardise(np.asarray(candidates, np.float64), np.asarray(labelled, np.float64).reshape(-1, candidates.shape[1]))
+    Z, L = _standardise(
+        np.asarray(candidates, np.float64), np.asarray(labelled, np.float64).reshape(-1, candidates.shape[1])
+    )
     distance = _min_distance(Z, L)
     weight = np.ones(n) if rule == "diversity" else std / max(float(np.median(std)), 1e-12)
     return np.array(_greedy(Z, distance, weight, batch), dtype=int)

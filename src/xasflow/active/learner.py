@@ -35,7 +35,8 @@ MIN_LABELS = 5
 
 @dataclass(frozen=True)
 class LearnConfig:
-    """Settings of a campaign; a rerun must give the same ones (else the folder is refused, never overwritten)."""
+    """Settings of a campaign. A rerun must give the same ones (else the folder is refused, never overwritten),
+    except ``rounds``: raising it continues a finished campaign."""
 
     element: str
     rule: str = "hybrid"
@@ -101,6 +102,10 @@ class TransferRefit:
         return members.mean(0), members.std(0, ddof=1).mean(1)
 
 
+def _identity(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "rounds"}
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
@@ -131,7 +136,7 @@ class Campaign:
         if not path.exists():
             return
         state = json.loads(path.read_text())
-        if state.get("config") != asdict(self.config):
+        if _identity(state.get("config", {})) != _identity(asdict(self.config)):
             raise XasflowError(
                 f"{path}: a campaign with other settings ({state.get('config')}) is in this folder; "
                 "use another --out or the same settings"
@@ -228,7 +233,10 @@ class Campaign:
             return None
         batch = self.config.batch
         if len(available) < batch:
-            say(f"round {index}: only {len(available)} candidates left, fewer than the batch of {batch}; labelling them all")
+            say(
+                f"round {index}: only {len(available)} candidates left, fewer than the batch of {batch}; "
+                "labelling them all"
+            )
             batch = len(available)
         X = self.pool.X[available]
         std = None
@@ -268,7 +276,7 @@ class Campaign:
             labelled=sum(s in self.labels for s in current.batch),
             failed=len(current.failed),
             labels_total=len(self.labels),
-            candidates_left=int(len(available)),
+            candidates_left=len(available),
         )
         model = None
         if len(self.labels) < MIN_LABELS:

@@ -104,7 +104,14 @@ class FeffOracle:
             if material not in self.sources:
                 failures.update({i: "no structure file for this material in the pool" for i in ids})
                 continue
-            config = CampaignConfig(self.element, card_set, self.out, sites=",".join(map(str, sites)), retries=self.retries, timeout=self.timeout)
+            config = CampaignConfig(
+                self.element,
+                card_set,
+                self.out,
+                sites=",".join(map(str, sites)),
+                retries=self.retries,
+                timeout=self.timeout,
+            )
             try:
                 plan = plan_campaign([self.sources[material]], config)
             except (InputError, XasflowError) as err:
@@ -115,7 +122,9 @@ class FeffOracle:
             merged.conflicts += plan.conflicts
             merged.problems += plan.problems
             merged.structures += plan.structures
-        merged.config = CampaignConfig(self.element, card_set, self.out, sites="all", retries=self.retries, timeout=self.timeout)
+        merged.config = CampaignConfig(
+            self.element, card_set, self.out, sites="all", retries=self.retries, timeout=self.timeout
+        )
         return merged, failures
 
     def label(self, site_ids: Sequence[str]) -> Labels:
@@ -131,13 +140,17 @@ class FeffOracle:
         if plan.tasks:
             client = self.client_factory()
             try:
-                report = run_campaign(plan, client, self.out / self.element / "learn_campaign_report.json", self.on_progress)
+                report = run_campaign(
+                    plan, client, self.out / self.element / "learn_campaign_report.json", self.on_progress
+                )
             finally:
                 client.close()
                 cluster = getattr(client, "cluster", None)
                 if cluster is not None:
                     cluster.close()
-            reasons = {o.site_id: f"{o.status}: {o.reason}" for o in report.outcomes if o.status not in ("finished", "skipped")}
+            reasons = {
+                o.site_id: f"{o.status}: {o.reason}" for o in report.outcomes if o.status not in ("finished", "skipped")
+            }
         for site_id in site_ids:
             if site_id in out.failures:
                 continue

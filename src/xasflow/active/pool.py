@@ -69,3 +69,44 @@ class Pool:
         """The pool without the sites of ``materials``, and the ids dropped."""
         keep = np.array([m not in materials for m in self.materials], dtype=bool)
         return Pool(self.ids[keep], self.X[keep], self.sources[keep]), self.ids[~keep].tolist()
+
+
+def pool_from_structures(
+    paths, element: str, cache_dir: Path | None = None, symprec: float = 0.01
+) -> tuple[Pool, list[InputError], dict[str, Path]]:
+    """Inequivalent ``element`` sites of structure files, with their M3GNet features (published convention).
+
+    Returns the pool, one :class:`InputError` per unusable structure (no atom of the element, unreadable,
+    disordered, a molecule, ...) and the structure file of each material id.
+    """
+    from xasflow.data.structures import expand_paths
+    from xasflow.features.batch import featurize_structures
+    from xasflow.features.registry import get_featurizer
+    from xasflow.simulation.campaign import _read_crystal, material_id_for, select_sites
+
+    problems: list[InputError] = []
+    files: list[Path] = []
+    site_lists: list[list[int]] = []
+    sources: dict[str, Path] = {}
+    for path in expand_paths(paths):
+        try:
+            structure = _read_crystal(path)
+            material = material_id_for(path)
+            if material in sources:
+                raise InputError(path, f"material id {material!r} already taken by {sources[material]}; rename")
+            sites = select_sites(structure, element, "inequivalent", path, symprec)
+        except InputError as err:
+            problems.append(err)
+            continue
+        sources[material] = path
+        files.append(path)
+        site_lists.append(sites)
+    if not files:
+        raise XasflowError(f"no usable structure with {element} among the inputs ({len(problems)} problems)")
+    rows = featurize_structures(files, element, get_featurizer("m3gnet"), sites=site_lists, cache_dir=cache_dir)
+    problems += rows.errors
+    ids = [
+        f"{material_id_for(files[i])}_{s:03d}" for i, s in zip(rows.inputs.tolist(), rows.sites.tolist(), strict=True)
+    ]
+    pool = Pool(np.array(ids), np.asarray(rows.features, dtype=np.float64), np.array(rows.sources))
+    return pool, problems, sources

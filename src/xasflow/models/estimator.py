@@ -24,8 +24,8 @@ from xasflow.errors import InputError, XasflowError, check_element, check_fideli
 from xasflow.models.calibration import Calibration, CoverageReport, cross_fitted_coverage, fit_calibration
 from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import ModelConfig
-from xasflow.models.elements import ELEMENT_PROPERTIES, descriptor_matrix
 from xasflow.models.domain import DomainReference, cross_fitted_flag_rate
+from xasflow.models.elements import ELEMENT_PROPERTIES, descriptor_matrix
 from xasflow.models.fitting import Batch, History, TrainConfig, train_network
 from xasflow.models.network import SpectrumMLP
 
