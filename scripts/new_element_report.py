@@ -81,8 +81,8 @@ def write_report(cache: Path, out: Path, command: str) -> None:
         "",
     ]
     summary = [
-        "| element | k | best expert (MLP or ridge) | best transfer method (chosen on the other elements) | its η | gain over expert | "
-        "η(all rows) | share of η(all) |",
+        "| element | k | best expert (MLP or ridge) | best transfer method (chosen on the other elements) "
+        "| its η | gain over expert | η(all rows) | share of η(all) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     checks = []
