@@ -110,7 +110,7 @@ def write_report(cache: Path, out: Path, command: str) -> None:
             share = value / eta_all * 100 if eta_all else float("nan")
             summary.append(
                 f"| {element} | {k} | {expert:.2f} | {chosen} | {value:.2f} | {gain:+.0f} % | "
-                f"{eta_all:.2f} | {share:.0f} % |"
+                + (f"{eta_all:.2f} | {share:.0f} % |" if eta_all else "– | – |")
             )
             if k in ("30", "100", "300"):
                 checks.append((element, k, "gain ≥ 30 %", gain >= 30))

@@ -170,7 +170,7 @@ def run(args) -> None:
                     preds["head_desc"] = head.predict(Xt)
                     extra["head_alpha"] = head.alpha
                     preds["ensemble"] = 0.5 * (preds["tuned_desc"] + preds["head_desc"])
-                    if not args.skip_retrained:
+                    if not args.skip_retrained and k >= 0:  # not at k = all: the costliest fit, budget
                         retrained = pretrain(
                             np.vstack([Xo, Xk]),
                             np.vstack([yo, yk]),
