@@ -203,3 +203,16 @@ def test_cli_learn_replay_resumes(tmp_path, capsys, monkeypatch):
     assert "round 2:" in err and "round 1:" not in err
     assert main([*argv, "--rule", "random"]) == 2  # another rule in the same folder: refused
     assert "other settings" in capsys.readouterr().err
+
+
+def test_feff_oracle_plans_requested_sites_and_reports_unknown_ones(data_root, tmp_path):
+    from xasflow.active.oracles import FeffOracle
+
+    poscar = data_root / "FEFF" / "Cu" / "mp-705439" / "POSCAR"
+    oracle = FeffOracle({"mp-705439": poscar}, "Cu", "fast", tmp_path, client_factory=lambda: None)
+    plan, failures = oracle._plan(["mp-705439_000", "mp-1_000"])
+    assert [t.site_id for t in plan.tasks] == ["mp-705439_000"]
+    assert "no structure file" in failures["mp-1_000"]
+    # Nothing to run (unknown material only): no client is started, the failure comes back per site.
+    labels = oracle.label(["mp-1_000"])
+    assert labels.spectra == {} and "no structure file" in labels.failures["mp-1_000"]
