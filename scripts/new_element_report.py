@@ -81,11 +81,11 @@ def write_report(cache: Path, out: Path, command: str) -> None:
         "",
     ]
     summary = [
-        "| element | k | best expert (MLP or ridge) | best transfer method (chosen on the other elements) "
-        "| its η | gain over expert | η(all rows) | share of η(all) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| element | k | MLP expert | best expert (MLP or ridge) | transfer method (chosen on the other elements) "
+        "| its η | gain over MLP expert | gain over best expert | η(all rows) | share of η(all) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    checks = []
+    checks, strict = [], []
     for element in ELEMENTS:
         sizes = meta.get("sizes", {}).get(element, {})
         lines += [
@@ -107,30 +107,39 @@ def write_report(cache: Path, out: Path, command: str) -> None:
             if value is None or expert is None:
                 continue
             gain = (value / expert - 1) * 100
+            mlp = _mean(data, element, k, "expert")
+            gain_mlp = (value / mlp - 1) * 100
             share = value / eta_all * 100 if eta_all else float("nan")
             summary.append(
-                f"| {element} | {k} | {expert:.2f} | {chosen} | {value:.2f} | {gain:+.0f} % | "
-                + (f"{eta_all:.2f} | {share:.0f} % |" if eta_all else "– | – |")
+                f"| {element} | {k} | {mlp:.2f} | {expert:.2f} | {chosen} | {value:.2f} | {gain_mlp:+.0f} % | "
+                f"{gain:+.0f} % | " + (f"{eta_all:.2f} | {share:.0f} % |" if eta_all else "– | – |")
             )
             if k in ("30", "100", "300"):
-                checks.append((element, k, "gain ≥ 30 %", gain >= 30))
+                checks.append((element, k, "gain ≥ 30 % over the MLP expert", gain_mlp >= 30))
+                strict.append((element, k, "gain ≥ 30 % over the best expert", gain >= 30))
             if k == "100":
                 checks.append((element, k, "≥ 50 % of η(all)", share >= 50))
     lines += [
         "## Summary and targets",
         "",
-        "`best method` is chosen for each element without looking at it: the method with the highest mean "
-        "log(η / expert η) over the other five elements at that k. η(all rows) = the best method's η with "
-        "all non-test rows of the element.",
+        "The transfer method is chosen for each element without looking at it: the one with the highest mean "
+        "log(η / expert η) over the other five elements at that k. Two experts: the MLP from scratch (the "
+        "project's `expert` mode, the target's reference) and the stronger of MLP and ridge on this element at "
+        "this k, judged on the test rows (a stricter reference that favours the expert). η(all rows) = the "
+        "highest η any method reaches with all non-test rows of the element.",
         "",
         *summary,
         "",
     ]
-    met = sum(ok for *_, ok in checks)
-    lines += [f"Targets met: {met} of {len(checks)} checks.", ""]
-    failed = [f"{e} k={k} ({what})" for e, k, what, ok in checks if not ok]
-    if failed:
-        lines += ["Not met: " + ", ".join(failed) + ".", ""]
+    for title, group in (
+        ("Targets (gain over the MLP expert at k ≥ 30, and ≥ 50 % of η(all) at k = 100)", checks),
+        ("Stricter reference (best of MLP and ridge)", strict),
+    ):
+        met = sum(ok for *_, ok in group)
+        lines += [f"{title}: {met} of {len(group)} checks met.", ""]
+        failed = [f"{e} k={k} ({what})" for e, k, what, ok in group if not ok]
+        if failed:
+            lines += ["Not met: " + ", ".join(failed) + ".", ""]
     lines += ["![η vs k](eta_vs_k.png)", ""]
     (out / "results.md").write_text("\n".join(lines))
     (out / "results.json").write_text(
