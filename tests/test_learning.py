@@ -216,3 +216,16 @@ def test_feff_oracle_plans_requested_sites_and_reports_unknown_ones(data_root, t
     # Nothing to run (unknown material only): no client is started, the failure comes back per site.
     labels = oracle.label(["mp-1_000"])
     assert labels.spectra == {} and "no structure file" in labels.failures["mp-1_000"]
+
+
+def test_representative_covers_clusters_in_proportion():
+    # Three clusters of 30, 10 and 2 points: a batch of 3 does not come from one cluster, and once the big
+    # cluster is labelled the picks come from the others.
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    X = np.vstack([rng.normal(scale=0.3, size=(n, 2)) + c for n, c in zip((30, 10, 2), centres, strict=True)])
+    picks = select_batch("representative", X, None, np.zeros((0, 2)), 3, seed=0)
+    assert len(set(picks.tolist())) == 3
+    assert {int(p) < 30 for p in picks} == {True, False}  # not all from one cluster
+    small = select_batch("representative", X, None, X[:30], 2, seed=0)  # big cluster already labelled
+    assert all(p >= 30 for p in small)
