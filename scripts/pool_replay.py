@@ -91,7 +91,7 @@ def run(args) -> dict:
     }
 
 
-def report(data: dict, out: Path, command: str) -> None:
+def report(data: dict, out: Path, command: str, note: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,10 +145,16 @@ def report(data: dict, out: Path, command: str) -> None:
                 )
                 per_seed.append(hit)
             verdict = "target met" if reach is not None and reach <= 150 else "target NOT met"
+            where = f"at **{reach} labels**" if reach is not None else f"**not within {lab_r[-1]} labels**"
+            at_150 = mean[list(lab_r).index(150)] if 150 in lab_r else float("nan")
             lines.append(
-                f"- `{rule}` first reaches it (seed mean) at **{reach} labels** ({verdict}: ≤ 150 asked); "
-                f"per seed against that seed's random run: {per_seed}."
+                f"- `{rule}` reaches it (seed mean) {where} ({verdict}: ≤ 150 asked; its η at 150 labels: "
+                f"{at_150:.2f}); "
+                f"per seed, labels to reach that seed's random η at {lab[-1]}: "
+                f"{', '.join('never' if p is None else str(p) for p in per_seed)}."
             )
+    if note:
+        lines += ["", note]
     lines += ["", "![η vs labels](eta_vs_labels.png)", ""]
     (out / "results.md").write_text("\n".join(lines))
     (out / "results.json").write_text(json.dumps({"command": command, **data}, indent=1))
@@ -176,10 +182,15 @@ def main(argv=None) -> int:
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--cache", type=Path, default=Path("/work/cache/newelement/pool_replay"))
     parser.add_argument("--out", type=Path, default=None, help="write the report here (default: none)")
+    parser.add_argument("--note", default="", help="a paragraph appended to the report")
     args = parser.parse_args(argv)
     data = run(args)
     if args.out:
-        report(data, args.out, " ".join(["python", "scripts/pool_replay.py", *(argv or sys.argv[1:])]))
+        command = [a for a in (argv or sys.argv[1:])]
+        if "--note" in command:  # the note is not part of the command of record
+            i = command.index("--note")
+            del command[i : i + 2]
+        report(data, args.out, " ".join(["python", "scripts/pool_replay.py", *command]), args.note)
     return 0
 
 
