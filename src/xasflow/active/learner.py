@@ -39,7 +39,7 @@ class LearnConfig:
     except ``rounds``: raising it continues a finished campaign."""
 
     element: str
-    rule: str = "hybrid"
+    rule: str = "representative"
     batch: int = 30
     rounds: int = 10
     seed: int = 0

@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="campaign folder (state, labels, models, FEFF runs)")
     add_data_dir(parser)
     parser.add_argument("--replay", action="store_true", help="oracle = the element's published rows (no FEFF)")
-    parser.add_argument("--rule", default="hybrid", help="hybrid (default), uncertainty, diversity or random")
+    parser.add_argument(
+        "--rule", default="representative", help="representative (default), hybrid, uncertainty, diversity or random"
+    )
     parser.add_argument("--batch", type=int, default=30, help="sites per round (default 30)")
     parser.add_argument("--rounds", type=int, default=10, help="rounds in total (default 10); raise it to go on")
     parser.add_argument("--seed", type=int, default=0)
