@@ -138,11 +138,13 @@ class FeffOracle:
             out.failures[conflict.site_id] = f"conflict: {conflict.reason}"
         reasons: dict[str, str] = {}
         if plan.tasks:
+            # One report per batch, never overwritten: learn_campaign_001.json, 002, ...
+            reports = self.out / self.element / "learn_reports"
+            reports.mkdir(parents=True, exist_ok=True)
+            report_path = reports / f"learn_campaign_{len(list(reports.glob('learn_campaign_*.json'))) + 1:03d}.json"
             client = self.client_factory()
             try:
-                report = run_campaign(
-                    plan, client, self.out / self.element / "learn_campaign_report.json", self.on_progress
-                )
+                report = run_campaign(plan, client, report_path, self.on_progress)
             finally:
                 client.close()
                 cluster = getattr(client, "cluster", None)

@@ -86,7 +86,8 @@ def _learn(args: argparse.Namespace) -> int:
         oracle = FeffOracle(sources, element, args.cards, args.out / "feff", lambda: _client(args), args.timeout)
     dropped = sum(m in excluded for m in pool.materials)
     print(
-        f"{element}: {len(pool)} candidate sites, {dropped} of them reserved (never chosen); rule {config.rule}, "
+        f"{element}: {len(pool)} candidate sites, {dropped} of them on reserved materials (never chosen; "
+        f"{len(excluded)} reserved {element} materials listed); rule {config.rule}, "
         f"batch {config.batch}, {config.rounds} rounds"
     )
     settings = TransferSettings(members=args.members)
