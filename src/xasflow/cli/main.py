@@ -16,6 +16,7 @@ COMMANDS: tuple[str, ...] = (
     "data",
     "featurize",
     "simulate",
+    "learn",
     "predict",
     "bench",
     "train",

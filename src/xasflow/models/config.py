@@ -7,6 +7,7 @@ from typing import Any
 
 from xasflow.constants import N_POINTS
 from xasflow.errors import XasflowError
+from xasflow.models.elements import check_encoding, code_width
 
 #: Hidden widths of the published OmniXAS MLPs, per set (``{El}_{FID}``) and for the universal model.
 REFERENCE_WIDTHS: dict[str, tuple[int, ...]] = {
@@ -51,6 +52,9 @@ class ModelConfig:
         Elements whose one-hot code is appended to the input (empty: no conditioning).
     standardize
         Standardise the features with the training mean/std stored in the model.
+    encoding
+        Element code of a conditioned model: ``onehot`` (one slot per conditioning element) or
+        ``descriptors`` (:mod:`xasflow.models.elements`; any element with descriptors can be coded).
     """
 
     hidden: tuple[int, ...]
@@ -59,6 +63,12 @@ class ModelConfig:
     n_outputs: int = N_POINTS
     conditioning: tuple[str, ...] = field(default_factory=tuple)
     standardize: bool = False
+    encoding: str = "onehot"
+
+    @property
+    def code_width(self) -> int:
+        """Input columns added by the element code."""
+        return code_width(self.encoding, self.conditioning)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
@@ -67,6 +77,7 @@ class ModelConfig:
             raise XasflowError(f"hidden widths must be positive, got {self.hidden}")
         if not 0.0 <= self.dropout < 1.0:
             raise XasflowError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_encoding(self.encoding)
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -25,6 +25,7 @@ from xasflow.models.calibration import Calibration, CoverageReport, cross_fitted
 from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import ModelConfig
 from xasflow.models.domain import DomainReference, cross_fitted_flag_rate
+from xasflow.models.elements import ELEMENT_PROPERTIES, descriptor_matrix
 from xasflow.models.fitting import Batch, History, TrainConfig, train_network
 from xasflow.models.network import SpectrumMLP
 
@@ -83,6 +84,11 @@ class XASRegressor(BaseEstimator):
         Standardise inputs with the training mean/std (stored in the weights).
     conditioning
         Elements whose one-hot code is appended to the input (universal models); empty for one element.
+        With ``encoding="descriptors"``: the elements the model was trained on (any element with
+        descriptors can be predicted, the code does not depend on this list).
+    encoding
+        Element code of a conditioned model: ``onehot`` or ``descriptors`` (atomic number, K-edge energy,
+        d count; :mod:`xasflow.models.elements`), which lets a model transfer to an element it never saw.
     lr, batch_size, max_epochs, patience, weight_decay, schedule, freeze_batchnorm
         Optimiser and early stopping (see :class:`~xasflow.models.fitting.TrainConfig`).
     n_members
@@ -127,6 +133,7 @@ class XASRegressor(BaseEstimator):
         kind: str = "expert",
         featurizer: FeaturizerSpec | None = None,
         n_features: int = 64,
+        encoding: str = "onehot",
     ) -> None:
         self.hidden = hidden
         self.dropout = dropout
@@ -149,6 +156,7 @@ class XASRegressor(BaseEstimator):
         self.kind = kind
         self.featurizer = featurizer
         self.n_features = n_features
+        self.encoding = encoding
 
     # ------------------------------------------------------------------ derived settings
     @property
@@ -171,6 +179,7 @@ class XASRegressor(BaseEstimator):
             n_features=self.n_features,
             conditioning=tuple(self.conditioning),
             standardize=self.standardize,
+            encoding=self.encoding,
         )
 
     def train_config(self, seed: int) -> TrainConfig:
@@ -213,7 +222,11 @@ class XASRegressor(BaseEstimator):
         names = [elements] * n if isinstance(elements, str) else list(elements)
         if len(names) != n:
             raise XasflowError(f"{len(names)} element labels for {n} rows")
-        if self.conditioning:
+        if self.conditioning and self.encoding == "descriptors":
+            unknown = sorted(set(names) - set(ELEMENT_PROPERTIES))
+            if unknown:
+                raise XasflowError(f"no element descriptors for {', '.join(unknown)}")
+        elif self.conditioning:
             unknown = sorted(set(names) - set(self.conditioning))
             if unknown:
                 raise XasflowError(
@@ -224,6 +237,8 @@ class XASRegressor(BaseEstimator):
     def _codes(self, labels: list[str]) -> torch.Tensor | None:
         if not self.conditioning:
             return None
+        if self.encoding == "descriptors":
+            return torch.as_tensor(descriptor_matrix(labels), dtype=torch.float32)
         index = torch.tensor([list(self.conditioning).index(e) for e in labels])
         return torch.nn.functional.one_hot(index, len(self.conditioning)).to(torch.float32)
 

@@ -18,7 +18,7 @@ class SpectrumMLP(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(config.n_features))
         self.register_buffer("feature_scale", torch.ones(config.n_features))
         layers: list[nn.Module] = []
-        width = config.n_features + len(config.conditioning)
+        width = config.n_features + config.code_width
         for hidden in config.hidden:
             layers += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.SiLU(), nn.Dropout(config.dropout)]
             width = hidden

@@ -1,0 +1,112 @@
+"""Candidate sites of an active-learning campaign, and the reserved materials no campaign may use."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xasflow.errors import InputError, XasflowError
+
+#: Environment variable naming the folder of ``{El}_materials.txt`` reserved-material lists.
+RESERVED_ENV = "XASFLOW_RESERVED_DIR"
+
+
+def material_of(site_id: str) -> str:
+    """``mp-123_004`` → ``mp-123``."""
+    return site_id.rsplit("_", 1)[0]
+
+
+def default_reserved_dir(data_dir: str | Path | None = None) -> Path | None:
+    """``$XASFLOW_RESERVED_DIR``, else ``reserved/`` beside the data root (the shared layout), if it exists."""
+    if os.environ.get(RESERVED_ENV):
+        return Path(os.environ[RESERVED_ENV])
+    if data_dir is not None:
+        candidate = Path(data_dir).resolve().parent / "reserved"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def reserved_materials(folder: str | Path | None, element: str) -> set[str]:
+    """Materials whose ``element`` sites are reserved for independent evaluation (empty without a list)."""
+    if folder is None:
+        return set()
+    path = Path(folder) / f"{element}_materials.txt"
+    if not path.exists():
+        return set()
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise InputError(path, f"cannot read the reserved-material list ({exc})") from exc
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Candidate sites: ids (``material_site``), features, and where each came from (a structure file or a row)."""
+
+    ids: np.ndarray
+    X: np.ndarray
+    sources: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.ids) != len(self.X) or len(self.ids) != len(self.sources):
+            raise XasflowError(f"pool: {len(self.ids)} ids, {len(self.X)} feature rows, {len(self.sources)} sources")
+        if len(set(self.ids.tolist())) != len(self.ids):
+            raise XasflowError("pool: duplicate site ids")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def materials(self) -> np.ndarray:
+        return np.array([material_of(i) for i in self.ids.tolist()])
+
+    def without_materials(self, materials: set[str]) -> tuple[Pool, list[str]]:
+        """The pool without the sites of ``materials``, and the ids dropped."""
+        keep = np.array([m not in materials for m in self.materials], dtype=bool)
+        return Pool(self.ids[keep], self.X[keep], self.sources[keep]), self.ids[~keep].tolist()
+
+
+def pool_from_structures(
+    paths, element: str, cache_dir: Path | None = None, symprec: float = 0.01
+) -> tuple[Pool, list[InputError], dict[str, Path]]:
+    """Inequivalent ``element`` sites of structure files, with their M3GNet features (published convention).
+
+    Returns the pool, one :class:`InputError` per unusable structure (no atom of the element, unreadable,
+    disordered, a molecule, ...) and the structure file of each material id.
+    """
+    from xasflow.data.structures import expand_paths
+    from xasflow.features.batch import featurize_structures
+    from xasflow.features.registry import get_featurizer
+    from xasflow.simulation.campaign import _read_crystal, material_id_for, select_sites
+
+    problems: list[InputError] = []
+    files: list[Path] = []
+    site_lists: list[list[int]] = []
+    sources: dict[str, Path] = {}
+    for path in expand_paths(paths):
+        try:
+            structure = _read_crystal(path)
+            material = material_id_for(path)
+            if material in sources:
+                raise InputError(path, f"material id {material!r} already taken by {sources[material]}; rename")
+            sites = select_sites(structure, element, "inequivalent", path, symprec)
+        except InputError as err:
+            problems.append(err)
+            continue
+        sources[material] = path
+        files.append(path)
+        site_lists.append(sites)
+    if not files:
+        raise XasflowError(f"no usable structure with {element} among the inputs ({len(problems)} problems)")
+    rows = featurize_structures(files, element, get_featurizer("m3gnet"), sites=site_lists, cache_dir=cache_dir)
+    problems += rows.errors
+    ids = [
+        f"{material_id_for(files[i])}_{s:03d}" for i, s in zip(rows.inputs.tolist(), rows.sites.tolist(), strict=True)
+    ]
+    pool = Pool(np.array(ids), np.asarray(rows.features, dtype=np.float64), np.array(rows.sources))
+    return pool, problems, sources

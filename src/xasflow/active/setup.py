@@ -1,0 +1,73 @@
+"""Building a campaign's pieces from a data root: the starting universal model and replay pools."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from xasflow.active.oracles import ReplayOracle
+from xasflow.active.pool import Pool, material_of, reserved_materials
+from xasflow.constants import ELEMENTS
+from xasflow.data.layout import ml_data_path
+from xasflow.data.published import load_published
+from xasflow.data.splits import grouped_split
+from xasflow.errors import XasflowError
+from xasflow.models.estimator import XASRegressor
+from xasflow.training.transfer import TransferSettings, pretrain
+
+
+def published_rows(root: Path, element: str, reserved_dir: Path | None) -> dict | None:
+    """Published FEFF val rows of ``element`` without its reserved materials; ``None`` without spectra."""
+    if not ml_data_path(root, element, "FEFF", "val", "y").exists():
+        return None
+    data = load_published(root, element, "FEFF", splits=("val",))
+    materials = np.array([material_of(i) for i in data.ids.tolist()])
+    keep = ~np.isin(materials, sorted(reserved_materials(reserved_dir, element)))
+    return {
+        "ids": data.ids[keep],
+        "X": data.features["m3gnet"][keep],
+        "y": data.spectra[keep],
+        "materials": materials[keep],
+    }
+
+
+def base_model(
+    out: Path, root: Path, element: str, settings: TransferSettings, seed: int, reserved_dir: Path | None
+) -> XASRegressor:
+    """A descriptor-coded universal ensemble on every other element's published spectra (cached in ``out``)."""
+    path = Path(out) / "base_model.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    parts = {e: r for e in ELEMENTS if e != element and (r := published_rows(root, e, reserved_dir)) is not None}
+    if not parts:
+        raise XasflowError(f"{root}: no published spectra of other elements to pretrain the starting model on")
+    model = pretrain(
+        np.vstack([r["X"] for r in parts.values()]),
+        np.vstack([r["y"] for r in parts.values()]),
+        [e for e, r in parts.items() for _ in range(len(r["X"]))],
+        np.concatenate([r["materials"] for r in parts.values()]),
+        settings,
+        seed,
+        "descriptors",
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(pickle.dumps(model))
+    os.replace(tmp, path)
+    return model
+
+
+def replay_setup(root: Path, element: str, reserved_dir: Path | None, heldout_fraction: float = 0.25):
+    """Pool, replay oracle and held-out rows from an element's published rows (material-grouped, seed 0)."""
+    rows = published_rows(root, element, reserved_dir)
+    if rows is None:
+        raise XasflowError(f"{root}: {element} FEFF has no published spectra to replay")
+    test = grouped_split(rows["materials"], {"pool": 1 - heldout_fraction, "test": heldout_fraction}, 0) == "test"
+    pool = Pool(rows["ids"][~test], rows["X"][~test], np.array(["published val"] * int((~test).sum())))
+    return (
+        pool,
+        ReplayOracle(rows["ids"][~test], rows["y"][~test]),
+        (rows["X"][test], rows["y"][test], rows["y"][~test].mean(0)),
+    )

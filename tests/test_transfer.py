@@ -1,0 +1,83 @@
+"""Transfer building blocks: element descriptors, fine-tuning onto an unseen element, the residual head."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xasflow.errors import XasflowError
+from xasflow.models import XASRegressor
+from xasflow.models.elements import N_DESCRIPTORS, element_descriptors
+from xasflow.training.transfer import ResidualHead, TransferSettings, fine_tune, fit_groups, pretrain, train_expert
+
+SETTINGS = TransferSettings(hidden=(16,), max_epochs=4, few_max_epochs=4, patience=2, few_patience=2, members=2)
+
+
+def _rows(n: int, shift: float, seed: int):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 64)) * 100 + shift
+    W = np.random.default_rng(7).normal(size=(64, 141)) / 800
+    return X, np.log1p(np.exp(X @ W)) + 0.5
+
+
+@pytest.fixture(scope="module")
+def sources():
+    X1, y1 = _rows(40, 0.0, 1)
+    X2, y2 = _rows(40, 30.0, 2)
+    return np.vstack([X1, X2]), np.vstack([y1, y2]), ["Co"] * 40 + ["Ni"] * 40, [f"mp-{i // 2}" for i in range(80)]
+
+
+def test_descriptors_are_scaled_and_ordered():
+    ti, cu = element_descriptors("Ti"), element_descriptors("Cu")
+    assert ti.shape == (N_DESCRIPTORS,) and np.all(np.abs(ti) <= 1.1) and np.all(cu > ti)
+    with pytest.raises(XasflowError, match="no element descriptors"):
+        element_descriptors("Zn")
+
+
+def test_descriptor_model_predicts_and_fine_tunes_an_unseen_element(sources, tmp_path):
+    X, y, elements, groups = sources
+    universal = pretrain(X, y, elements, groups, SETTINGS, 0, "descriptors")
+    assert universal.networks_[0].layers[0].in_features == 64 + N_DESCRIPTORS
+    Xf, yf = _rows(12, 15.0, 3)
+    zero_shot = universal.predict(Xf, elements="Fe")  # never seen: coded by its descriptors
+    assert zero_shot.shape == (12, 141) and np.all(zero_shot >= 0)
+    tuned = fine_tune(universal, Xf, yf, [f"mp-{i}" for i in range(12)], "Fe", SETTINGS, 0)
+    assert "Fe" in tuned.conditioning and tuned.element == "Fe"
+    assert not np.allclose(tuned.predict(Xf, elements="Fe"), zero_shot)
+    np.testing.assert_array_equal(universal.predict(Xf, elements="Fe"), zero_shot)  # the base is untouched
+    # A descriptor-coded model saves and loads with its encoding.
+    Xc, yc = _rows(20, 15.0, 4)
+    tuned.calibrate(Xc, yc, elements="Fe", groups=[f"c{i}" for i in range(20)])
+    card = tuned.save(tmp_path / "fe.npz")
+    again = XASRegressor.load(card)
+    assert again.encoding == "descriptors"
+    np.testing.assert_allclose(again.predict(Xf, elements="Fe"), tuned.predict(Xf, elements="Fe"), atol=1e-5)
+
+
+def test_onehot_universal_needs_a_slot(sources):
+    X, y, elements, groups = sources
+    universal = pretrain(X, y, elements, groups, SETTINGS, 0, "onehot")
+    with pytest.raises(XasflowError, match="no slot for Fe"):
+        fine_tune(universal, X[:10], y[:10], groups[:10], "Fe", SETTINGS)
+    slotted = pretrain(X, y, elements, groups, SETTINGS, 0, "onehot", extra_elements=("Fe",))
+    assert slotted.conditioning == ("Fe", "Co", "Ni")
+    fine_tune(slotted, X[:10], y[:10], groups[:10], "Fe", SETTINGS)
+
+
+def test_residual_head_learns_what_the_base_misses(sources):
+    X, y, elements, groups = sources
+    universal = pretrain(X, y, elements, groups, SETTINGS, 0, "descriptors")
+    Xf, yf = _rows(60, 15.0, 5)
+    yf = yf + 0.3 * (Xf[:, :1] / 100)  # a shift the base never saw, linear in a feature
+    head = ResidualHead(universal, "Fe").fit(Xf[:40], yf[:40])
+    base_err = np.mean((universal.predict(Xf[40:], elements="Fe") - yf[40:]) ** 2)
+    head_err = np.mean((head.predict(Xf[40:]) - yf[40:]) ** 2)
+    assert head_err < 0.5 * base_err and head.alpha > 0
+
+
+def test_expert_and_groups():
+    assert len(set(fit_groups(["a", "a", "b"]))) == 3  # too few materials: one group per row
+    assert list(fit_groups(list("abcdef"))) == list("abcdef")
+    X, y = _rows(20, 0.0, 6)
+    expert = train_expert(X, y, [f"m{i}" for i in range(20)], "Fe", SETTINGS, 0)
+    assert expert.predict(X).shape == (20, 141) and expert.kind == "expert"
