@@ -2,7 +2,8 @@
 
 State lives in one folder: ``state.json`` (settings, and per round the batch chosen, what was labelled or
 failed, the round's report) and ``labels.npz`` (every spectrum received), both replaced atomically; the
-model of each finished round is pickled under ``models/``. A round is recorded as ``selected`` before the
+model of each finished round is saved under ``models/`` as a checksummed card + weights. A round is recorded
+as ``selected`` before the
 oracle is asked, ``labelled`` once its spectra are stored and ``fitted`` once the model is refitted, so
 rerunning the same command after an interruption continues where it stopped: a chosen batch is not
 re-chosen, a stored spectrum is not asked for again, and a fitted round is not refitted.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -187,10 +187,9 @@ class Campaign:
         return X, np.stack([self.labels[i] for i in ids]), np.array([material_of(i) for i in ids])
 
     def _model(self, r: int):
-        path = self.out / "models" / f"round_{r:03d}.pkl"
+        path = self.out / "models" / f"round_{r:03d}.json"
         if path.exists():
-            with path.open("rb") as handle:
-                return pickle.load(handle)
+            return XASRegressor.load(path)
         return None
 
     # ------------------------------------------------------------------ the loop
@@ -285,8 +284,7 @@ class Campaign:
         else:
             X, y, groups = self._training_rows()
             model = refit.fit(X, y, groups)
-            path = self.out / "models" / f"round_{current.index:03d}.pkl"
-            _write_atomic(path, pickle.dumps(model))
+            model.save(self.out / "models" / f"round_{current.index:03d}.npz")
         if len(available):
             report.mean_predicted_std = float(np.mean(refit.predict(model, self.pool.X[available])[1]))
         if heldout is not None:

@@ -79,9 +79,9 @@ def pool_from_structures(
     Returns the pool, one :class:`InputError` per unusable structure (no atom of the element, unreadable,
     disordered, a molecule, ...) and the structure file of each material id.
     """
-    from xasflow.data.structures import expand_paths
     from xasflow.features.batch import featurize_structures
     from xasflow.features.registry import get_featurizer
+    from xasflow.io.structures import expand_paths
     from xasflow.simulation.campaign import _read_crystal, material_id_for, select_sites
 
     problems: list[InputError] = []

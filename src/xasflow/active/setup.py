@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +9,10 @@ import numpy as np
 from xasflow.active.oracles import ReplayOracle
 from xasflow.active.pool import Pool, material_of, reserved_materials
 from xasflow.constants import ELEMENTS
-from xasflow.data.layout import ml_data_path
 from xasflow.data.published import load_published
 from xasflow.data.splits import grouped_split
 from xasflow.errors import XasflowError
+from xasflow.io.omnixas import ml_data_path
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.transfer import TransferSettings, pretrain
 
@@ -38,9 +36,9 @@ def base_model(
     out: Path, root: Path, element: str, settings: TransferSettings, seed: int, reserved_dir: Path | None
 ) -> XASRegressor:
     """A descriptor-coded universal ensemble on every other element's published spectra (cached in ``out``)."""
-    path = Path(out) / "base_model.pkl"
+    path = Path(out) / "base_model.json"
     if path.exists():
-        return pickle.loads(path.read_bytes())
+        return XASRegressor.load(path)
     parts = {e: r for e in ELEMENTS if e != element and (r := published_rows(root, e, reserved_dir)) is not None}
     if not parts:
         raise XasflowError(f"{root}: no published spectra of other elements to pretrain the starting model on")
@@ -53,9 +51,7 @@ def base_model(
         seed,
         "descriptors",
     )
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(pickle.dumps(model))
-    os.replace(tmp, path)
+    model.save(path.with_suffix(".npz"))
     return model
 
 
