@@ -69,13 +69,19 @@ class DomainReference:
         size = math.sqrt(X.shape[1]) * (logs - self.magnitude[0]) / self.magnitude[1]
         return np.hstack([z, size[:, None]]).astype(np.float32)
 
-    def distance(self, X: np.ndarray) -> np.ndarray:
-        """Mean distance of each row of ``X`` to its ``k`` nearest reference rows."""
-        from sklearn.neighbors import NearestNeighbors
-
-        nn = NearestNeighbors(n_neighbors=min(self.k, len(self.rows)), algorithm="brute").fit(self.rows)
-        dist, _ = nn.kneighbors(self.embed(X))
-        return dist.mean(axis=1)
+    def distance(self, X: np.ndarray, block: int = 2048) -> np.ndarray:
+        """Mean distance of each row of ``X`` to its ``k`` nearest reference rows (brute force, in blocks)."""
+        rows = self.rows.astype(np.float64)
+        row_norms = np.einsum("ij,ij->i", rows, rows)
+        k = min(self.k, len(rows))
+        Z = self.embed(X).astype(np.float64)
+        out = np.empty(len(Z))
+        for start in range(0, len(Z), block):
+            q = Z[start : start + block]
+            squared = np.einsum("ij,ij->i", q, q)[:, None] + row_norms[None, :] - 2.0 * q @ rows.T
+            nearest = np.partition(np.maximum(squared, 0.0), k - 1, axis=1)[:, :k]
+            out[start : start + block] = np.sqrt(nearest).mean(axis=1)
+        return out
 
     def fit_threshold(self, X_heldout: np.ndarray) -> float:
         """Set the threshold from held-out in-domain rows; returns it."""

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 
 from xasflow.constants import ELEMENTS
 from xasflow.data.splits import grouped_split
@@ -71,7 +70,39 @@ class Provenance:
     recipe: dict[str, Any] | None = None
 
 
-class XASRegressor(BaseEstimator):
+class ParamsMixin:
+    """``get_params``/``set_params`` read from the ``__init__`` signature, as scikit-learn's ``BaseEstimator``.
+
+    Duck-typed so that ``sklearn.base.clone`` and grid searches work, without importing scikit-learn
+    (over a second of start-up) on the prediction path.
+    """
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        import inspect
+
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any):
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        import inspect
+
+        defaults = {k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()}
+        changed = {k: v for k, v in self.get_params().items() if defaults.get(k) != v}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+
+class XASRegressor(ParamsMixin):
     """Ensemble of MLPs: features ``(n, n_features)`` → spectra ``(n, 141)`` (published ×1000 units).
 
     Parameters
