@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "evaluate",
     "experiment",
     "zoo",
+    "select",
 )
 
 

@@ -26,7 +26,7 @@ from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import ModelConfig
 from xasflow.models.domain import DomainReference, cross_fitted_flag_rate
 from xasflow.models.fitting import Batch, History, TrainConfig, train_network
-from xasflow.models.network import SpectrumMLP
+from xasflow.models.network import SpectrumMLP, output_basis
 
 
 def check_matrix(values: np.ndarray, width: int, what: str) -> np.ndarray:
@@ -83,8 +83,17 @@ class XASRegressor(BaseEstimator):
         Standardise inputs with the training mean/std (stored in the weights).
     conditioning
         Elements whose one-hot code is appended to the input (universal models); empty for one element.
+    head, n_components
+        Output head: ``direct`` (published Softplus), ``residual`` (deviation from the element's mean training
+        spectrum) or ``pca`` (``n_components`` principal deviation spectra); see
+        :class:`~xasflow.models.network.SpectrumMLP`.
     lr, batch_size, max_epochs, patience, weight_decay, schedule, freeze_batchnorm
         Optimiser and early stopping (see :class:`~xasflow.models.fitting.TrainConfig`).
+    deriv_weight, input_noise, freeze_layers
+        Line-shape loss weight, input noise and frozen leading blocks (see ``TrainConfig``).
+    refit_offset
+        With ``warm_start`` and a ``residual``/``pca`` head: re-centre the offset of the elements being fitted
+        on the new data's mean spectrum first (cross-fidelity: FEFF deviations around the VASP mean).
     n_members
         Ensemble size.
     random_state
@@ -110,6 +119,8 @@ class XASRegressor(BaseEstimator):
         dropout: float = 0.5,
         standardize: bool = False,
         conditioning: tuple[str, ...] = (),
+        head: str = "direct",
+        n_components: int = 32,
         lr: float = 1e-3,
         batch_size: int = 128,
         max_epochs: int = 500,
@@ -117,6 +128,10 @@ class XASRegressor(BaseEstimator):
         weight_decay: float = 0.0,
         schedule: str = "none",
         freeze_batchnorm: bool = False,
+        deriv_weight: float = 0.0,
+        input_noise: float = 0.0,
+        freeze_layers: int = 0,
+        refit_offset: bool = False,
         n_members: int = 5,
         random_state: int = 0,
         stop_fraction: float = 0.1,
@@ -132,6 +147,8 @@ class XASRegressor(BaseEstimator):
         self.dropout = dropout
         self.standardize = standardize
         self.conditioning = conditioning
+        self.head = head
+        self.n_components = n_components
         self.lr = lr
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -139,6 +156,10 @@ class XASRegressor(BaseEstimator):
         self.weight_decay = weight_decay
         self.schedule = schedule
         self.freeze_batchnorm = freeze_batchnorm
+        self.deriv_weight = deriv_weight
+        self.input_noise = input_noise
+        self.freeze_layers = freeze_layers
+        self.refit_offset = refit_offset
         self.n_members = n_members
         self.random_state = random_state
         self.stop_fraction = stop_fraction
@@ -171,6 +192,8 @@ class XASRegressor(BaseEstimator):
             n_features=self.n_features,
             conditioning=tuple(self.conditioning),
             standardize=self.standardize,
+            head=self.head,
+            n_components=int(self.n_components),
         )
 
     def train_config(self, seed: int) -> TrainConfig:
@@ -184,6 +207,9 @@ class XASRegressor(BaseEstimator):
             seed=seed,
             threads=self.threads,
             freeze_batchnorm=self.freeze_batchnorm,
+            deriv_weight=float(self.deriv_weight),
+            input_noise=float(self.input_noise),
+            freeze_layers=int(self.freeze_layers),
         )
 
     @property
@@ -289,6 +315,8 @@ class XASRegressor(BaseEstimator):
             data = self._batch(X[fit_rows], y[fit_rows], [labels[i] for i in fit_rows])
             if resume:
                 net = self.networks_[m]
+                if self.refit_offset:
+                    self._recentre(net, data)
             else:
                 torch.manual_seed(seed)  # weight initialisation
                 net = SpectrumMLP(self.network_config())
@@ -296,6 +324,8 @@ class XASRegressor(BaseEstimator):
                     features = torch.as_tensor(X, dtype=torch.float32)
                     net.feature_mean.copy_(features.mean(0))
                     net.feature_scale.copy_(features.std(0).clamp_min(1e-6))
+                codes = None if data.codes is None else data.codes.numpy()
+                net.set_output_basis(*output_basis(data.targets.numpy(), codes, net.config))
             history.append(train_network(net, data, stop, self.train_config(seed)))
             networks.append(net)
         self.networks_ = networks
@@ -310,6 +340,20 @@ class XASRegressor(BaseEstimator):
         if not hasattr(self, "provenance_"):
             self.provenance_ = Provenance()
         return self
+
+    @staticmethod
+    def _recentre(net: SpectrumMLP, data: Batch) -> None:
+        """Move the offset rows of the elements in ``data`` to its mean spectrum (keeps the deviations)."""
+        if net.config.head == "direct":
+            return
+        offsets = net.output_offset.clone()
+        targets = data.targets
+        if data.codes is None:
+            offsets[0] = targets.mean(0)
+        else:
+            for row in torch.nonzero(data.codes.sum(0) > 0).flatten().tolist():
+                offsets[row] = targets[data.codes[:, row] > 0].mean(0)
+        net.output_offset.copy_(offsets)
 
     def _check_fitted(self) -> None:
         if not getattr(self, "networks_", None):
