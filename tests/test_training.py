@@ -87,7 +87,10 @@ def test_all_modes_end_to_end(small_catalog, tmp_path) -> None:
     card = json.loads((tmp_path / "zoo" / "Cr_FEFF" / "expert.json").read_text())
     assert card["metrics"]["evaluation"]["n"] == len(small_catalog.sets["Cr_FEFF"].eval)
     assert len(card["baseline_spectrum"]) == 141 and card["energy_grid"]["points"] == 141
-    assert 0 < card["metrics"]["coverage_68"] < 1 and card["calibration"]["Cr"]["rows"] == card["metrics"]["evaluation"]["n"]
+    assert (
+        0 < card["metrics"]["coverage_68"] < 1
+        and card["calibration"]["Cr"]["rows"] == card["metrics"]["evaluation"]["n"]
+    )
     assert card["ensemble"]["members"] == 2 and card["data"]["Cr_FEFF"]["sizes"]["eval"] > 0
 
 
