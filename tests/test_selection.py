@@ -154,3 +154,36 @@ def test_frozen_blocks_do_not_change() -> None:
     assert np.array_equal(stats.numpy(), model.networks_[0].layers[1].running_mean.numpy())
     with pytest.raises(XasflowError, match="no parameter"):
         XASRegressor(hidden=(8,), freeze_layers=2, max_epochs=1, n_members=1, patience=1).fit(X, y)
+
+
+def test_zoo_built_from_a_selection_ships_each_sets_choice(data_root, tmp_path) -> None:
+    from xasflow.training.data import load_sets
+    from xasflow.training.pipeline import RunSettings, train_selected
+    from xasflow.training.selection import FORMAT, write_selection
+    from xasflow.zoo.build import write_zoo
+    from xasflow.zoo.registry import load_model
+
+    def record(mode: str, candidate: str) -> dict:
+        return {"mode": mode, "zoo_name": mode, "candidate": candidate, "feature": "m3gnet",
+                "recipe": get_candidate(candidate).as_dict()}  # fmt: skip
+
+    selection = {
+        "format": FORMAT,
+        "sets": {
+            "Cr_FEFF": record("expert", "pca"),
+            "Ti_FEFF": record("tuned", "residual"),
+            "Ti_VASP": record("tuned", "residual|recentre"),
+        },
+    }
+    path = write_selection(selection, tmp_path / "selected.json")
+    catalog = load_sets(data_root, seed=0, elements=("Ti", "Cr"))
+    trained = train_selected(catalog, read_selection(path), RunSettings(members=2, max_epochs=2))
+    assert trained.defaults == {"Cr_FEFF": "expert", "Ti_FEFF": "tuned", "Ti_VASP": "tuned"}
+    index = write_zoo(catalog, trained, tmp_path / "zoo", dtype="float32", defaults=trained.defaults,
+                      selection=selection["sets"])  # fmt: skip
+    assert index["sets"]["Cr_FEFF"]["default"] == "expert"
+    assert index["sets"]["Ti_VASP"]["selection"]["candidate"] == "residual|recentre"
+    model = load_model("Ti", "VASP", root=tmp_path / "zoo")
+    assert model.head == "residual" and model.refit_offset and model.kind == "cross-fidelity"
+    expert = load_model("Cr", "FEFF", root=tmp_path / "zoo")
+    assert expert.head == "pca" and expert.n_members == 2

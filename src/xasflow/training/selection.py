@@ -90,6 +90,7 @@ def best_cell(set_cells: Sequence[Cell], grid: Sequence[Run], shippable: bool = 
 def leave_fold_out(set_cells: Sequence[Cell], grid: Sequence[Run], shippable: bool = True) -> dict[int, tuple]:
     """Per fold: the cell chosen on the other folds and its mean η on this fold (an honest estimate)."""
     out: dict[int, tuple[Cell, float]] = {}
+    set_cells = [c for c in set_cells if c.covers(grid)]
     folds = sorted({f for f, _ in grid})
     for fold in folds:
         inner = [r for r in grid if r[0] != fold]
@@ -174,18 +175,33 @@ def read_selection(path: Path) -> dict[str, Any]:
     return data
 
 
-def write_report(cache_dir: Path, out: Path | None = None, selected: Path | None = None, n_folds: int = 5) -> str:
+def write_report(
+    cache_dir: Path,
+    out: Path | None = None,
+    selected: Path | None = None,
+    n_folds: int = 5,
+    command: str = "",
+) -> str:
     """Markdown tables of the cached CV results; optionally write them and the selection file."""
     from xasflow.training.cv import read_results
     from xasflow.training.selection_report import render
 
-    by_set = cells(read_results(cache_dir), n_folds)
+    results = read_results(cache_dir)
+    by_set = cells(results, n_folds)
     selection = {
         "format": FORMAT,
         "n_folds": n_folds,
+        "command": command,
         "sets": {k: rec for k, c in sorted(by_set.items()) if (rec := selection_record(c)) is not None},
     }
-    text = render(by_set, selection)
+    seconds: dict[str, float] = defaultdict(float)
+    fits: set[tuple] = set()
+    for r in results:
+        fit = (r["mode"], r["candidate"], r["fold"], r["seed"]) if r["mode"] == "universal" else id(r)
+        if fit not in fits:  # one universal fit is recorded once per FEFF set
+            fits.add(fit)
+            seconds[r["mode"]] += float(r.get("seconds", 0.0))
+    text = render(by_set, selection, command=command, seconds=dict(seconds))
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(Path(out), suffix=".md") as tmp:
