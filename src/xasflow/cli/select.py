@@ -102,10 +102,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from xasflow.training.selection import write_report
-
     import shlex
     import sys
+
+    from xasflow.training.selection import write_report
 
     command = "xasflow " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "xasflow select report"
     text = write_report(args.cache_dir, out=args.out, selected=args.selected, n_folds=args.folds, command=command)
