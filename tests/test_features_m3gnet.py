@@ -94,3 +94,20 @@ def test_hub_name_is_not_downloaded_by_default(monkeypatch):
 def test_unknown_featurizer_name():
     with pytest.raises(XasflowError, match="unknown featurizer"):
         get_featurizer("mace")
+
+
+def test_all_blocks_featurizer_extends_the_published_features(m3gnet, published_cu_val, cu_tree):
+    ids, published = published_cu_val
+    material, site = parse_site_id(ids[0])
+    structure = read_structure(cu_tree / material / "POSCAR")
+    blocks, env = get_featurizer("m3gnet-blocks"), get_featurizer("m3gnet-env")
+    assert (blocks.dim, env.dim) == (192, 256)
+    assert len({m3gnet.version, blocks.version, env.version}) == 3
+    assert blocks.version.startswith(m3gnet.version)
+    b = blocks.featurize(structure, [site])
+    e = env.featurize(structure, [site])
+    # The last block of the concatenation is the published row; env starts with the same blocks.
+    assert np.linalg.norm(b[0, 128:] - published[0]) / np.linalg.norm(published[0]) < 1e-4
+    assert np.allclose(e[:, :192], b)
+    # Earlier blocks carry other numbers, and the neighbour block differs from the site's own.
+    assert not np.allclose(b[:, :64], b[:, 128:]) and not np.allclose(e[:, 192:], e[:, 128:192])
