@@ -106,6 +106,7 @@ def test_new_hyperparameters_round_trip_through_clone_and_save(tmp_path, head) -
         n_components=5,
         deriv_weight=0.5,
         input_noise=0.1,
+        loss="logmse" if head == "pca" else "mse",
         standardize=True,
         freeze_layers=0,
         max_epochs=2,
@@ -125,7 +126,8 @@ def test_new_hyperparameters_round_trip_through_clone_and_save(tmp_path, head) -
         assert np.allclose(components @ components.T, np.eye(5), atol=1e-4)  # orthonormal basis
     card = model.save(tmp_path / "m.npz")
     loaded = XASRegressor.load(card)
-    assert loaded.get_params()["head"] == head and loaded.deriv_weight == 0.5 and loaded.n_components == 5
+    assert loaded.get_params() == model.get_params() | {"featurizer": loaded.featurizer}
+    assert loaded.head == head and loaded.deriv_weight == 0.5 and loaded.n_components == 5
     assert np.allclose(loaded.predict(X), model.predict(X), atol=1e-5)
     assert np.all(loaded.predict(X) >= 0)
 

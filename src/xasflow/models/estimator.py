@@ -89,8 +89,8 @@ class XASRegressor(BaseEstimator):
         :class:`~xasflow.models.network.SpectrumMLP`.
     lr, batch_size, max_epochs, patience, weight_decay, schedule, freeze_batchnorm
         Optimiser and early stopping (see :class:`~xasflow.models.fitting.TrainConfig`).
-    deriv_weight, input_noise, freeze_layers
-        Line-shape loss weight, input noise and frozen leading blocks (see ``TrainConfig``).
+    deriv_weight, input_noise, freeze_layers, loss
+        Line-shape loss weight, input noise, frozen leading blocks and loss (see ``TrainConfig``).
     refit_offset
         With ``warm_start`` and a ``residual``/``pca`` head: re-centre the offset of the elements being fitted
         on the new data's mean spectrum first (cross-fidelity: FEFF deviations around the VASP mean).
@@ -131,6 +131,7 @@ class XASRegressor(BaseEstimator):
         deriv_weight: float = 0.0,
         input_noise: float = 0.0,
         freeze_layers: int = 0,
+        loss: str = "mse",
         refit_offset: bool = False,
         n_members: int = 5,
         random_state: int = 0,
@@ -159,6 +160,7 @@ class XASRegressor(BaseEstimator):
         self.deriv_weight = deriv_weight
         self.input_noise = input_noise
         self.freeze_layers = freeze_layers
+        self.loss = loss
         self.refit_offset = refit_offset
         self.n_members = n_members
         self.random_state = random_state
@@ -210,6 +212,7 @@ class XASRegressor(BaseEstimator):
             deriv_weight=float(self.deriv_weight),
             input_noise=float(self.input_noise),
             freeze_layers=int(self.freeze_layers),
+            loss=self.loss,
         )
 
     @property

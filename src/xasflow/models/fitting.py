@@ -15,6 +15,9 @@ from torch import nn
 from xasflow.errors import XasflowError
 
 SCHEDULES = ("none", "plateau", "cosine")
+#: Training losses: ``mse`` (published) or ``logmse`` (mean over spectra of log(per-spectrum MSE + 1e-4)).
+LOSSES = ("mse", "logmse")
+LOGMSE_EPS = 1e-4
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class TrainConfig:
         (standard deviations when the inputs are standardised).
     freeze_layers
         Number of leading hidden blocks kept fixed (weights and BatchNorm statistics): fine-tuning only the top.
+    loss
+        ``mse`` or ``logmse``: the mean of log(per-spectrum MSE + 1e-4), which weights each spectrum by the
+        inverse of its error (closer to η's *median* per-spectrum MSE than the mean is).
     """
 
     lr: float = 1e-3
@@ -63,8 +69,11 @@ class TrainConfig:
     deriv_weight: float = 0.0
     input_noise: float = 0.0
     freeze_layers: int = 0
+    loss: str = "mse"
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise XasflowError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.schedule not in SCHEDULES:
             raise XasflowError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if self.lr <= 0 or self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1 or self.threads < 1:
@@ -104,9 +113,14 @@ class History:
     seconds: float
 
 
-def training_loss(prediction: torch.Tensor, target: torch.Tensor, deriv_weight: float = 0.0) -> torch.Tensor:
-    """MSE, plus ``deriv_weight`` × MSE of the first differences along energy (line shape)."""
-    loss = nn.functional.mse_loss(prediction, target)
+def training_loss(
+    prediction: torch.Tensor, target: torch.Tensor, deriv_weight: float = 0.0, kind: str = "mse"
+) -> torch.Tensor:
+    """MSE (or ``logmse``), plus ``deriv_weight`` × MSE of the first differences along energy (line shape)."""
+    if kind == "logmse":
+        loss = torch.log(((prediction - target) ** 2).mean(dim=1) + LOGMSE_EPS).mean()
+    else:
+        loss = nn.functional.mse_loss(prediction, target)
     if deriv_weight > 0:
         loss = loss + deriv_weight * nn.functional.mse_loss(prediction.diff(dim=1), target.diff(dim=1))
     return loss
@@ -182,7 +196,7 @@ def train_network(
                 scale = getattr(net, "feature_scale", torch.ones(features.shape[1]))
                 features = features + config.input_noise * scale * torch.randn(features.shape, generator=generator)
             optimizer.zero_grad(set_to_none=True)
-            loss = training_loss(net(features, batch.codes), batch.targets, config.deriv_weight)
+            loss = training_loss(net(features, batch.codes), batch.targets, config.deriv_weight, config.loss)
             loss.backward()
             optimizer.step()
         if stop is None:

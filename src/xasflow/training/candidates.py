@@ -31,6 +31,9 @@ TRAIN_CANDIDATES: dict[str, Recipe] = {
         _train(IMPROVED, "pca", head="pca"),
         _train(IMPROVED, "pca-deriv", head="pca", deriv_weight=1.0),
         _train(IMPROVED, "residual-noise", head="residual", input_noise=0.1),
+        _train(IMPROVED, "pca-noise", head="pca", input_noise=0.1),
+        _train(IMPROVED, "residual-noise0.2", head="residual", input_noise=0.2),
+        _train(IMPROVED, "residual-noise-logmse", head="residual", input_noise=0.1, loss="logmse"),
         _train(IMPROVED, "residual-cosine", head="residual", schedule="cosine", max_epochs=200),
         replace(_train(IMPROVED, "residual-d0.3", head="residual", weight_decay=1e-3), dropout=0.3),
     )

@@ -67,6 +67,7 @@ class Recipe:
             "deriv_weight": config.deriv_weight,
             "input_noise": config.input_noise,
             "freeze_layers": config.freeze_layers,
+            "loss": config.loss,
             "head": self.head,
             "n_components": self.n_components,
             "refit_offset": self.refit_offset and stage != "train",
