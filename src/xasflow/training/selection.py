@@ -1,8 +1,8 @@
 """Choosing the recipe of every set from cached cross-validation results, and recording the choice.
 
 A *cell* is one (set, mode, candidate, feature) with its η on each (fold, seed) run. Cells of a set are
-compared on the *grid* of (fold, seed) runs the published recipe's expert has, so every comparison is
-paired and the published recipe is always in it. The choice is the cell with the highest mean η on the
+compared on the *grid* of (fold, seed) runs on which the published recipe has every mode that was run, so
+every comparison is paired and the published recipe is always in it. The choice is the cell with the highest mean η on the
 grid. Because that mean is optimistic for the winner, the report also gives a *leave-one-fold-out*
 estimate: for each fold, the cell is chosen on the other folds only and scored on that fold.
 """
@@ -66,11 +66,15 @@ def cells(results: Iterable[dict[str, Any]], n_folds: int | None = None) -> dict
 
 
 def grid_of(set_cells: Sequence[Cell]) -> list[Run]:
-    """The runs of the published recipe's expert (the comparison grid of the set)."""
-    for cell in set_cells:
-        if (cell.mode, cell.candidate, cell.feature) == ("expert", PUBLISHED, "m3gnet"):
-            return sorted(cell.eta)
-    return []
+    """The comparison grid of a set: the runs on which the published recipe has every mode that was run.
+
+    Empty when the published recipe's expert was not run (no comparison possible).
+    """
+    published = [c for c in set_cells if c.candidate == PUBLISHED and c.feature == "m3gnet"]
+    if not any(c.mode == "expert" for c in published):
+        return []
+    runs = set.intersection(*(set(c.eta) for c in published))
+    return sorted(runs)
 
 
 def _eligible(set_cells: Sequence[Cell], grid: Sequence[Run], shippable: bool) -> list[Cell]:
