@@ -1,9 +1,9 @@
 """Choosing the recipe of every set from cached cross-validation results, and recording the choice.
 
 A *cell* is one (set, mode, candidate, feature) with its η on each (fold, seed) run. Cells of a set are
-compared on the *grid* of (fold, seed) runs on which the published recipe has every mode that was run, so
-every comparison is paired and the published recipe is always in it. The choice is the cell with the highest mean η on the
-grid. Because that mean is optimistic for the winner, the report also gives a *leave-one-fold-out*
+compared on the *grid* of (fold, seed) runs on which the published recipe has every mode that was run,
+so every comparison is paired and the published recipe is always in it. The choice is the cell with the
+highest mean η on the grid. Because that mean is optimistic for the winner, the report also gives a *leave-one-fold-out*
 estimate: for each fold, the cell is chosen on the other folds only and scored on that fold.
 """
 
