@@ -74,6 +74,9 @@ def write_zoo(
             folder = staging / key
             folder.mkdir()
             candidates = {name: trained.models[(key, name)] for name in names if (key, name) in trained.models}
+            if not candidates:  # e.g. a selection file that does not name this set
+                folder.rmdir()
+                continue
             metrics = {name: _metrics(model, catalog, key) for name, model in candidates.items()}
             eta = {name: m["evaluation"]["eta"] for name, m in metrics.items()}
             default = defaults[key] if defaults and key in defaults else max(eta, key=eta.get)
