@@ -135,7 +135,11 @@ def selection_record(set_cells: Sequence[Cell]) -> dict[str, Any] | None:
     chosen = best_cell(set_cells, grid)
     honest = leave_fold_out(set_cells, grid)
     published = max(
-        (c for c in set_cells if c.candidate.partition("|")[0] == PUBLISHED and c.covers(grid)),
+        (
+            c
+            for c in set_cells
+            if c.candidate.partition("|")[0] == PUBLISHED and c.feature == "m3gnet" and c.covers(grid)
+        ),
         key=lambda c: float(c.on(grid).mean()),
     )
     values = chosen.on(grid)

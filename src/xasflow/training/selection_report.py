@@ -80,7 +80,11 @@ def _summary(by_set: Mapping[str, Sequence[Cell]]) -> list[str]:
         chosen = best_cell(set_cells, grid)
         honest = leave_fold_out(set_cells, grid)
         lfo = float(np.mean([v for _, v in honest.values()])) if honest else float("nan")
-        published = [c for c in set_cells if c.candidate.partition("|")[0] == PUBLISHED and c.covers(grid)]
+        published = [
+            c
+            for c in set_cells
+            if c.candidate.partition("|")[0] == PUBLISHED and c.feature == "m3gnet" and c.covers(grid)
+        ]
         pub = max(published, key=lambda c: float(c.on(grid).mean()))
         pub_eta = float(pub.on(grid).mean())
         tuned, expert = best_of(set_cells, grid, "tuned"), best_of(set_cells, grid, "expert")
