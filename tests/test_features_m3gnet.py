@@ -107,3 +107,18 @@ def test_featurizer_start_up_leaves_out_lightning_and_dynamo_until_used() -> Non
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     # Deferred at start-up; still there, for real, as soon as someone uses them.
     assert done.stdout.split("\n")[:2] == ["False _Deferred", "True module"]
+def test_all_blocks_featurizer_extends_the_published_features(m3gnet, published_cu_val, cu_tree):
+    ids, published = published_cu_val
+    material, site = parse_site_id(ids[0])
+    structure = read_structure(cu_tree / material / "POSCAR")
+    blocks, env = get_featurizer("m3gnet-blocks"), get_featurizer("m3gnet-env")
+    assert (blocks.dim, env.dim) == (192, 256)
+    assert len({m3gnet.version, blocks.version, env.version}) == 3
+    assert blocks.version.startswith(m3gnet.version)
+    b = blocks.featurize(structure, [site])
+    e = env.featurize(structure, [site])
+    # The last block of the concatenation is the published row; env starts with the same blocks.
+    assert np.linalg.norm(b[0, 128:] - published[0]) / np.linalg.norm(published[0]) < 1e-4
+    assert np.allclose(e[:, :192], b)
+    # Earlier blocks carry other numbers, and the neighbour block differs from the site's own.
+    assert not np.allclose(b[:, :64], b[:, 128:]) and not np.allclose(e[:, 192:], e[:, 128:192])

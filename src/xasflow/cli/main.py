@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "experiment",
     "zoo",
     "match",
+    "select",
 )
 
 

@@ -33,8 +33,16 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--members", type=int, default=None, help="ensemble members (default: the recipe's, 5)")
 
 
-def catalog_from_args(args: argparse.Namespace, elements: tuple[str, ...] | None = None):
-    """The carved sets of the data root, with complete datasets substituted where given."""
+def catalog_from_args(
+    args: argparse.Namespace,
+    elements: tuple[str, ...] | None = None,
+    variants: dict[str, tuple[str, ...]] | None = None,
+):
+    """The carved sets of the data root, with complete datasets substituted where given.
+
+    ``--reserved DIR`` (where the command has it) drops the sites of reserved materials; ``variants``: further
+    feature matrices of complete datasets to carve (see :func:`~xasflow.training.data.load_sets`).
+    """
     from xasflow.config import resolve_data_dir
     from xasflow.constants import ELEMENTS
     from xasflow.data.dataset import XASDataset
@@ -51,7 +59,14 @@ def catalog_from_args(args: argparse.Namespace, elements: tuple[str, ...] | None
         if not (root / "FEFF" / "Cu").is_dir():
             raise XasflowError(f"{root}: --featurize-raw needs the raw tree FEFF/Cu under the data root")
         full["Cu_FEFF"] = featurize_feff_tree(root, "Cu")
-    return load_sets(root, seed=args.seed, full=full, elements=elements or ELEMENTS)
+    reserved = None
+    if getattr(args, "reserved", None) is not None:
+        from xasflow.training.cv import reserved_materials
+
+        reserved = {e: reserved_materials(args.reserved, e) for e in ELEMENTS}
+    return load_sets(
+        root, seed=args.seed, full=full, elements=elements or ELEMENTS, reserved=reserved, variants=variants
+    )
 
 
 def recipe_from_args(args: argparse.Namespace, name: str | None = None):

@@ -33,6 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--out", type=Path, default=None, help="zoo folder to write (default: the packaged zoo)")
     build.add_argument("--dtype", default="float16", choices=("float32", "float16"), help="weight storage")
+    build.add_argument(
+        "--selected",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="train each set's cross-validated choice (mode, recipe, features) from this selection file "
+        "(e.g. src/xasflow/training/selected.json) and make it the set's default",
+    )
+    build.add_argument("--reserved", type=Path, default=None, help="folder of {El}_materials.txt never to train on")
     add_training_options(build)
     build.set_defaults(handler=_build)
 
@@ -95,11 +104,29 @@ def _build(args: argparse.Namespace) -> int:
     from xasflow.zoo.registry import packaged_zoo_dir
 
     out = args.out or packaged_zoo_dir()
-    recipe = recipe_from_args(args)
-    catalog = catalog_from_args(args)
-    trained = train_all(catalog, recipe, progress)
     command = "xasflow " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "xasflow zoo build"
-    index = write_zoo(catalog, trained, out, dtype=args.dtype, provenance=command)
+    if args.selected is not None:
+        from xasflow.training.pipeline import RunSettings, train_selected
+        from xasflow.training.selection import read_selection
+
+        selection = read_selection(args.selected)
+        variants = {k: (e["feature"],) for k, e in selection["sets"].items() if e.get("feature", "m3gnet") != "m3gnet"}
+        catalog = catalog_from_args(args, variants=variants)
+        settings = RunSettings(args.seed, args.threads, args.members or 5, args.max_epochs)
+        trained = train_selected(catalog, selection, settings, progress)
+        index = write_zoo(
+            catalog,
+            trained,
+            out,
+            dtype=args.dtype,
+            provenance=command,
+            defaults=trained.defaults,
+            selection=selection["sets"],
+        )
+    else:
+        catalog = catalog_from_args(args)
+        trained = train_all(catalog, recipe_from_args(args), progress)
+        index = write_zoo(catalog, trained, out, dtype=args.dtype, provenance=command)
     print(f"trained {len(trained.seconds)} jobs in {trained.total_seconds / 60:.1f} min")
     for key, entry in sorted(index["sets"].items()):
         print(f"{key:<8} default {entry['default']:<9} " + "  ".join(f"{n} η={v:.2f}" for n, v in entry["eta"].items()))

@@ -229,6 +229,10 @@ def _markdown(
         "η = median per-spectrum MSE of the mean-training-spectrum baseline / median per-spectrum MSE of the model "
         "(higher is better). All numbers below are on **validation data**: the published test splits are not used.",
         "",
+        "The recipe of each shipped model is chosen by material-grouped cross-validation over all rows of each set: "
+        "see [../selection/results.md](../selection/results.md) (CV tables, the Cu representation comparison, "
+        "what did not help, targets). The single-split tables below are the published-protocol view.",
+        "",
         "## Data protocol",
         "",
         "| set | fit | early stop | evaluation | protocol |",

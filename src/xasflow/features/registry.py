@@ -12,7 +12,15 @@ from xasflow.features.base import SiteFeaturizer
 MODELS_DIR_ENV = "XASFLOW_MODELS_DIR"
 
 #: Registry names, the first being the default.
-FEATURIZERS: tuple[str, ...] = ("m3gnet", "m3gnet-matgl", "m3gnet-matpes", "acsf", "soap")
+FEATURIZERS: tuple[str, ...] = (
+    "m3gnet",
+    "m3gnet-blocks",
+    "m3gnet-env",
+    "m3gnet-matgl",
+    "m3gnet-matpes",
+    "acsf",
+    "soap",
+)
 
 #: Model folder of each alternative M3GNet featurizer (inside the models dir or its ``matgl-current/``).
 ALTERNATIVE_WEIGHTS: dict[str, str] = {
@@ -54,7 +62,9 @@ def get_featurizer(
     Parameters
     ----------
     name
-        ``m3gnet`` (published weights, packaged; published convention), ``m3gnet-matgl``
+        ``m3gnet`` (published weights, packaged; published convention), ``m3gnet-blocks`` (the same
+        network's node features after every block, concatenated), ``m3gnet-env`` (those plus the
+        neighbour-averaged last block), ``m3gnet-matgl``
         and ``m3gnet-matpes`` (matgl's current weights from ``models_dir``, stock matgl
         convention), ``acsf``, ``soap`` (dscribe, published baseline settings), or
         ``matgl:<folder or hub name>`` for any other M3GNet potential (stock convention).
@@ -74,6 +84,12 @@ def get_featurizer(
         from xasflow.features.m3gnet import M3GNetFeaturizer
 
         return M3GNetFeaturizer(None, "destination", name=name, num_threads=num_threads)
+    if name in ("m3gnet-blocks", "m3gnet-env"):
+        from xasflow.features.m3gnet import M3GNetBlocksFeaturizer
+
+        return M3GNetBlocksFeaturizer(
+            None, "destination", name=name, num_threads=num_threads, neighbours=name == "m3gnet-env"
+        )
     if name in ALTERNATIVE_WEIGHTS:
         from xasflow.features.m3gnet import M3GNetFeaturizer
 

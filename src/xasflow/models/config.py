@@ -24,6 +24,9 @@ REFERENCE_WIDTHS: dict[str, tuple[int, ...]] = {
     "universal": (500, 500, 550),
 }
 
+#: Output heads of the spectrum MLP.
+HEADS = ("direct", "residual", "pca")
+
 #: Width of the published M3GNet site features.
 N_FEATURES = 64
 
@@ -55,6 +58,11 @@ class ModelConfig:
     encoding
         Element code of a conditioned model: ``onehot`` (one slot per conditioning element) or
         ``descriptors`` (:mod:`xasflow.models.elements`; any element with descriptors can be coded).
+    head
+        Output head: ``direct`` (Linear → Softplus, published), ``residual`` (the element's mean training
+        spectrum + a linear deviation) or ``pca`` (mean + ``n_components`` principal spectra of the deviations).
+    n_components
+        Number of principal spectra of the ``pca`` head.
     """
 
     hidden: tuple[int, ...]
@@ -69,6 +77,8 @@ class ModelConfig:
     def code_width(self) -> int:
         """Input columns added by the element code."""
         return code_width(self.encoding, self.conditioning)
+    head: str = "direct"
+    n_components: int = 32
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
@@ -78,6 +88,15 @@ class ModelConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise XasflowError(f"dropout must be in [0, 1), got {self.dropout}")
         check_encoding(self.encoding)
+        if self.head not in HEADS:
+            raise XasflowError(f"unknown output head {self.head!r}; choose one of {', '.join(HEADS)}")
+        if self.head == "pca" and not 1 <= self.n_components <= self.n_outputs:
+            raise XasflowError(f"n_components must be in [1, {self.n_outputs}], got {self.n_components}")
+
+    @property
+    def n_offsets(self) -> int:
+        """Rows of the mean-spectrum offset: one per conditioning element (or one)."""
+        return max(1, len(self.conditioning))
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

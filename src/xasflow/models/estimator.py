@@ -26,7 +26,7 @@ from xasflow.models.config import ModelConfig
 from xasflow.models.domain import DomainReference, cross_fitted_flag_rate
 from xasflow.models.elements import ELEMENT_PROPERTIES, descriptor_matrix
 from xasflow.models.fitting import Batch, History, TrainConfig, train_network
-from xasflow.models.network import SpectrumMLP
+from xasflow.models.network import SpectrumMLP, output_basis
 
 
 def check_matrix(values: np.ndarray, width: int, what: str) -> np.ndarray:
@@ -120,8 +120,17 @@ class XASRegressor(ParamsMixin):
     encoding
         Element code of a conditioned model: ``onehot`` or ``descriptors`` (atomic number, K-edge energy,
         d count; :mod:`xasflow.models.elements`), which lets a model transfer to an element it never saw.
+    head, n_components
+        Output head: ``direct`` (published Softplus), ``residual`` (deviation from the element's mean training
+        spectrum) or ``pca`` (``n_components`` principal deviation spectra); see
+        :class:`~xasflow.models.network.SpectrumMLP`.
     lr, batch_size, max_epochs, patience, weight_decay, schedule, freeze_batchnorm
         Optimiser and early stopping (see :class:`~xasflow.models.fitting.TrainConfig`).
+    deriv_weight, input_noise, freeze_layers, loss
+        Line-shape loss weight, input noise, frozen leading blocks and loss (see ``TrainConfig``).
+    refit_offset
+        With ``warm_start`` and a ``residual``/``pca`` head: re-centre the offset of the elements being fitted
+        on the new data's mean spectrum first (cross-fidelity: FEFF deviations around the VASP mean).
     n_members
         Ensemble size.
     random_state
@@ -147,6 +156,8 @@ class XASRegressor(ParamsMixin):
         dropout: float = 0.5,
         standardize: bool = False,
         conditioning: tuple[str, ...] = (),
+        head: str = "direct",
+        n_components: int = 32,
         lr: float = 1e-3,
         batch_size: int = 128,
         max_epochs: int = 500,
@@ -154,6 +165,11 @@ class XASRegressor(ParamsMixin):
         weight_decay: float = 0.0,
         schedule: str = "none",
         freeze_batchnorm: bool = False,
+        deriv_weight: float = 0.0,
+        input_noise: float = 0.0,
+        freeze_layers: int = 0,
+        loss: str = "mse",
+        refit_offset: bool = False,
         n_members: int = 5,
         random_state: int = 0,
         stop_fraction: float = 0.1,
@@ -170,6 +186,8 @@ class XASRegressor(ParamsMixin):
         self.dropout = dropout
         self.standardize = standardize
         self.conditioning = conditioning
+        self.head = head
+        self.n_components = n_components
         self.lr = lr
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -177,6 +195,11 @@ class XASRegressor(ParamsMixin):
         self.weight_decay = weight_decay
         self.schedule = schedule
         self.freeze_batchnorm = freeze_batchnorm
+        self.deriv_weight = deriv_weight
+        self.input_noise = input_noise
+        self.freeze_layers = freeze_layers
+        self.loss = loss
+        self.refit_offset = refit_offset
         self.n_members = n_members
         self.random_state = random_state
         self.stop_fraction = stop_fraction
@@ -211,6 +234,8 @@ class XASRegressor(ParamsMixin):
             conditioning=tuple(self.conditioning),
             standardize=self.standardize,
             encoding=self.encoding,
+            head=self.head,
+            n_components=int(self.n_components),
         )
 
     def train_config(self, seed: int) -> TrainConfig:
@@ -224,6 +249,10 @@ class XASRegressor(ParamsMixin):
             seed=seed,
             threads=self.threads,
             freeze_batchnorm=self.freeze_batchnorm,
+            deriv_weight=float(self.deriv_weight),
+            input_noise=float(self.input_noise),
+            freeze_layers=int(self.freeze_layers),
+            loss=self.loss,
         )
 
     @property
@@ -335,6 +364,8 @@ class XASRegressor(ParamsMixin):
             data = self._batch(X[fit_rows], y[fit_rows], [labels[i] for i in fit_rows])
             if resume:
                 net = self.networks_[m]
+                if self.refit_offset:
+                    self._recentre(net, data)
             else:
                 torch.manual_seed(seed)  # weight initialisation
                 net = SpectrumMLP(self.network_config())
@@ -342,6 +373,8 @@ class XASRegressor(ParamsMixin):
                     features = torch.as_tensor(X, dtype=torch.float32)
                     net.feature_mean.copy_(features.mean(0))
                     net.feature_scale.copy_(features.std(0).clamp_min(1e-6))
+                codes = None if data.codes is None else data.codes.numpy()
+                net.set_output_basis(*output_basis(data.targets.numpy(), codes, net.config))
             history.append(train_network(net, data, stop, self.train_config(seed)))
             networks.append(net)
         self.networks_ = networks
@@ -356,6 +389,20 @@ class XASRegressor(ParamsMixin):
         if not hasattr(self, "provenance_"):
             self.provenance_ = Provenance()
         return self
+
+    @staticmethod
+    def _recentre(net: SpectrumMLP, data: Batch) -> None:
+        """Move the offset rows of the elements in ``data`` to its mean spectrum (keeps the deviations)."""
+        if net.config.head == "direct":
+            return
+        offsets = net.output_offset.clone()
+        targets = data.targets
+        if data.codes is None:
+            offsets[0] = targets.mean(0)
+        else:
+            for row in torch.nonzero(data.codes.sum(0) > 0).flatten().tolist():
+                offsets[row] = targets[data.codes[:, row] > 0].mean(0)
+        net.output_offset.copy_(offsets)
 
     def _check_fitted(self) -> None:
         if not getattr(self, "networks_", None):

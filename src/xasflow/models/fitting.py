@@ -15,6 +15,9 @@ from torch import nn
 from xasflow.errors import XasflowError
 
 SCHEDULES = ("none", "plateau", "cosine")
+#: Training losses: ``mse`` (published) or ``logmse`` (mean over spectra of log(per-spectrum MSE + 1e-4)).
+LOSSES = ("mse", "logmse")
+LOGMSE_EPS = 1e-4
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,17 @@ class TrainConfig:
     freeze_batchnorm
         Keep BatchNorm running statistics fixed (fine-tuning: one element's batches would otherwise overwrite
         the statistics learnt over all elements).
+    deriv_weight
+        Weight of the line-shape term: MSE of the first differences along energy, added to the MSE loss
+        (early stopping stays on the plain MSE, the quantity η measures).
+    input_noise
+        Std of Gaussian noise added to the inputs during training, in units of the network's feature scale
+        (standard deviations when the inputs are standardised).
+    freeze_layers
+        Number of leading hidden blocks kept fixed (weights and BatchNorm statistics): fine-tuning only the top.
+    loss
+        ``mse`` or ``logmse``: the mean of log(per-spectrum MSE + 1e-4), which weights each spectrum by the
+        inverse of its error (closer to η's *median* per-spectrum MSE than the mean is).
     """
 
     lr: float = 1e-3
@@ -52,12 +66,20 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     freeze_batchnorm: bool = False
+    deriv_weight: float = 0.0
+    input_noise: float = 0.0
+    freeze_layers: int = 0
+    loss: str = "mse"
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise XasflowError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.schedule not in SCHEDULES:
             raise XasflowError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if self.lr <= 0 or self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1 or self.threads < 1:
             raise XasflowError("lr, batch_size, max_epochs, patience and threads must be positive")
+        if self.deriv_weight < 0 or self.input_noise < 0 or self.freeze_layers < 0:
+            raise XasflowError("deriv_weight, input_noise and freeze_layers must be non-negative")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +113,27 @@ class History:
     seconds: float
 
 
+def training_loss(
+    prediction: torch.Tensor, target: torch.Tensor, deriv_weight: float = 0.0, kind: str = "mse"
+) -> torch.Tensor:
+    """MSE (or ``logmse``), plus ``deriv_weight`` × MSE of the first differences along energy (line shape)."""
+    if kind == "logmse":
+        loss = torch.log(((prediction - target) ** 2).mean(dim=1) + LOGMSE_EPS).mean()
+    else:
+        loss = nn.functional.mse_loss(prediction, target)
+    if deriv_weight > 0:
+        loss = loss + deriv_weight * nn.functional.mse_loss(prediction.diff(dim=1), target.diff(dim=1))
+    return loss
+
+
+def _frozen_modules(net: nn.Module, config: TrainConfig) -> list[nn.Module]:
+    """Modules whose weights and statistics stay fixed: the first ``freeze_layers`` hidden blocks."""
+    if config.freeze_layers == 0:
+        return []
+    layers = list(getattr(net, "layers", []))
+    return layers[: 4 * config.freeze_layers]
+
+
 def _stop_loss(net: nn.Module, data: Batch) -> float:
     net.eval()
     with torch.no_grad():
@@ -111,10 +154,15 @@ def train_network(
     torch.set_num_threads(config.threads)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)  # dropout draws from the global generator
+    frozen = _frozen_modules(net, config)
+    frozen_ids = {id(p) for m in frozen for p in m.parameters()}
+    parameters = [p for p in net.parameters() if id(p) not in frozen_ids]
+    if not parameters:
+        raise XasflowError("freeze_layers leaves no parameter to train")
     if config.weight_decay > 0:
-        optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
     else:
-        optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        optimizer = torch.optim.Adam(parameters, lr=config.lr)
     scheduler: torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
     if config.schedule == "plateau":
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -135,14 +183,20 @@ def train_network(
             for module in net.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
+        for module in frozen:
+            module.eval()
         order = torch.randperm(len(train), generator=generator)
         for begin in range(0, len(train), config.batch_size):
             index = order[begin : begin + config.batch_size]
             if len(index) == 1 and drop_last_single:
                 continue
             batch = train.rows(index)
+            features = batch.features
+            if config.input_noise > 0:
+                scale = getattr(net, "feature_scale", torch.ones(features.shape[1]))
+                features = features + config.input_noise * scale * torch.randn(features.shape, generator=generator)
             optimizer.zero_grad(set_to_none=True)
-            loss = nn.functional.mse_loss(net(batch.features, batch.codes), batch.targets)
+            loss = training_loss(net(features, batch.codes), batch.targets, config.deriv_weight, config.loss)
             loss.backward()
             optimizer.step()
         if stop is None:

@@ -27,6 +27,11 @@ class Recipe:
         Settings for fine-tuning (tuned, cross-fidelity).
     ensemble
         Number of ensemble members (seeds ``seed + m``, each with its own early-stopping share).
+    head, n_components
+        Output head of every model trained from scratch (``direct``, ``residual``, ``pca``); fine-tuned models
+        keep the universal model's head.
+    refit_offset
+        Fine-tuning re-centres a ``residual``/``pca`` head on the new set's mean spectrum first.
     """
 
     name: str
@@ -36,6 +41,9 @@ class Recipe:
     train: TrainConfig
     tune: TrainConfig
     ensemble: int = 5
+    head: str = "direct"
+    n_components: int = 32
+    refit_offset: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -56,10 +64,33 @@ class Recipe:
             "weight_decay": config.weight_decay,
             "schedule": config.schedule,
             "freeze_batchnorm": config.freeze_batchnorm,
+            "deriv_weight": config.deriv_weight,
+            "input_noise": config.input_noise,
+            "freeze_layers": config.freeze_layers,
+            "loss": config.loss,
+            "head": self.head,
+            "n_components": self.n_components,
+            "refit_offset": self.refit_offset and stage != "train",
             "threads": config.threads,
             "n_members": self.ensemble,
             "random_state": config.seed,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """Inverse of :meth:`as_dict`."""
+        values = dict(data)
+        values["train"] = TrainConfig(**values["train"])
+        values["tune"] = TrainConfig(**values["tune"])
+        return cls(**values)
+
+    def universal_key(self) -> str:
+        """What the universal model depends on (recipes differing only in fine-tuning share it)."""
+        import hashlib
+        import json
+
+        part = {k: v for k, v in self.as_dict().items() if k not in ("name", "tune", "refit_offset", "ensemble")}
+        return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:12]
 
     def with_ensemble(self, members: int) -> Recipe:
         return replace(self, ensemble=members)

@@ -87,6 +87,18 @@ class SetCatalog:
 
     sets: dict[str, SetData] = field(default_factory=dict)
     features_only: list[str] = field(default_factory=list)
+    #: The same sets carved identically but with other feature matrices: ``{key: {feature: SetData}}``.
+    variants: dict[str, dict[str, SetData]] = field(default_factory=dict)
+
+    def for_feature(self, key: str, feature: str) -> SetData:
+        """Set ``key`` with the feature matrix ``feature`` (the default set when its feature matches)."""
+        data = self.sets[key]
+        if data.feature == feature:
+            return data
+        try:
+            return self.variants[key][feature]
+        except KeyError:
+            raise XasflowError(f"{key}: no {feature!r} features loaded (have {data.feature})") from None
 
     def get(self, element: str, fidelity: str) -> SetData:
         key = f"{check_element(element)}_{check_fidelity(fidelity)}"
@@ -178,11 +190,19 @@ def _exclude_cross_fidelity(sets: dict[str, SetData]) -> dict[str, SetData]:
     return out
 
 
+def drop_reserved(dataset: XASDataset, reserved: set[str]) -> XASDataset:
+    """The rows of ``dataset`` whose material is not in ``reserved``."""
+    keep = ~np.isin(dataset.material_ids, sorted(reserved))
+    return dataset if keep.all() else dataset.subset(np.flatnonzero(keep))
+
+
 def load_sets(
     root: Path,
     seed: int = 0,
     full: Mapping[str, XASDataset] | None = None,
     elements: tuple[str, ...] = ELEMENTS,
+    reserved: Mapping[str, set[str]] | None = None,
+    variants: Mapping[str, tuple[str, ...]] | None = None,
 ) -> SetCatalog:
     """Every set under ``root`` (published ML data), carved; ``full`` replaces sets by complete datasets.
 
@@ -190,15 +210,24 @@ def load_sets(
     ----------
     full
         ``{"Cu_FEFF": dataset}``: datasets with published train+val splits and ``m3gnet`` features.
+    reserved
+        ``{element: materials}`` whose sites of that element are never used (dropped before carving).
+    variants
+        ``{"Cu_FEFF": ("m3gnet-env",)}``: further feature matrices of a complete dataset, carved the same way
+        (:meth:`SetCatalog.for_feature`).
     """
     full = dict(full or {})
+    reserved = dict(reserved or {})
     catalog = SetCatalog()
     sets: dict[str, SetData] = {}
     for element in elements:
         for fidelity in FIDELITIES:
             key = f"{element}_{fidelity}"
             if key in full:
-                sets[key] = carve(full[key], seed)
+                dataset = drop_reserved(full[key], reserved.get(element, set()))
+                sets[key] = carve(dataset, seed)
+                for feature in (variants or {}).get(key, ()):
+                    catalog.variants.setdefault(key, {})[feature] = carve(dataset, seed, feature)
                 continue
             if not ml_data_path(root, element, fidelity, "val", "X").exists():
                 continue
@@ -206,7 +235,7 @@ def load_sets(
             if dataset.spectra is None:
                 catalog.features_only.append(key)
                 continue
-            sets[key] = carve(dataset, seed)
+            sets[key] = carve(drop_reserved(dataset, reserved.get(element, set())), seed)
     if not sets:
         raise XasflowError(f"{root}: no set with spectra found (expected ml_data/*_val_y.txt[.gz])")
     catalog.sets = _exclude_cross_fidelity(sets)

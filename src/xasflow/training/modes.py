@@ -144,6 +144,8 @@ def fine_tune(universal: XASRegressor, data: SetData, recipe: Recipe) -> XASRegr
     params.pop("dropout")  # the architecture stays the universal one
     params.pop("standardize")
     params.pop("n_members")
+    params.pop("head")
+    params.pop("n_components")
     model.set_params(
         element=data.element,
         fidelity=data.fidelity,

@@ -65,3 +65,86 @@ def train_all(catalog: SetCatalog, recipe: Recipe, progress: Progress | None = N
         job()
         out.seconds[desc] = time.perf_counter() - start
     return out
+
+
+@dataclass
+class SelectedModels(TrainedModels):
+    """Models of a per-set selection; ``defaults`` names each set's selected model."""
+
+    defaults: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Command-line settings applied to every selected recipe."""
+
+    seed: int = 0
+    threads: int = 1
+    members: int = 5
+    max_epochs: int | None = None
+
+    def apply(self, recipe: Recipe) -> Recipe:
+        out = recipe.with_seed(self.seed).with_threads(self.threads).with_ensemble(self.members)
+        return out.with_max_epochs(self.max_epochs) if self.max_epochs else out
+
+
+def train_selected(
+    catalog: SetCatalog,
+    selection: dict,
+    settings: RunSettings | None = None,
+    progress: Progress | None = None,
+) -> SelectedModels:
+    """Train each set's selected (mode, recipe, features), the universal model(s) the tuned ones need, and
+    for every FEFF set its card of the shared universal model.
+
+    The universal model shipped for all FEFF sets is the one of the most-selected universal recipe.
+    """
+    settings = settings or RunSettings()
+    progress = progress or _no_progress
+    entries = selection["sets"]
+    recipes = {key: settings.apply(Recipe.from_dict(e["recipe"])) for key, e in entries.items()}
+    needs = [k for k, e in entries.items() if e["mode"] in ("tuned", "universal") and k in catalog.sets]
+    universal_recipes: dict[str, Recipe] = {}
+    for key in needs:
+        universal_recipes.setdefault(recipes[key].universal_key(), recipes[key])
+    if not universal_recipes and catalog.feff():
+        fallback = settings.apply(next(iter(recipes.values())))
+        universal_recipes[fallback.universal_key()] = fallback
+    counts = {u: sum(recipes[k].universal_key() == u for k in needs) for u in universal_recipes}
+    shipped_key = max(counts, key=counts.get)
+    out = SelectedModels(universal_recipes[shipped_key])
+    universals: dict[str, XASRegressor] = {}
+    jobs: list[tuple[str, Callable[[], None]]] = []
+
+    def universal(ukey: str) -> Callable[[], None]:
+        def run() -> None:
+            universals[ukey] = train_universal(catalog.feff(), universal_recipes[ukey])
+            if ukey == shipped_key:
+                out.models[("*", "universal")] = universals[ukey]
+                for data in catalog.feff():
+                    out.models[(data.key, "universal")] = for_set(universals[ukey], data)
+
+        return run
+
+    def selected(key: str) -> Callable[[], None]:
+        entry, recipe = entries[key], recipes[key]
+
+        def run() -> None:
+            data = catalog.for_feature(key, entry.get("feature", "m3gnet"))
+            if entry["mode"] == "expert":
+                out.models[(key, "expert")] = train_expert(data, recipe)
+            elif entry["mode"] == "tuned":
+                out.models[(key, "tuned")] = fine_tune(universals[recipe.universal_key()], data, recipe)
+            else:
+                out.models[(key, "universal")] = for_set(universals[recipe.universal_key()], data)
+            out.defaults[key] = entry["zoo_name"]
+
+        return run
+
+    jobs += [(f"universal FEFF ({universal_recipes[u].name})", universal(u)) for u in universal_recipes]
+    jobs += [(f"{entries[k]['mode']} {k} ({recipes[k].name})", selected(k)) for k in entries if k in catalog.sets]
+    for desc, job in progress(jobs, len(jobs), "selected recipes"):
+        start = time.perf_counter()
+        job()
+        out.seconds[desc] = time.perf_counter() - start
+    return out

@@ -21,7 +21,7 @@ UNIVERSAL_FILE = "universal_FEFF.npz"
 
 def _metrics(model: XASRegressor, catalog: SetCatalog, key: str) -> dict[str, Any]:
     """η on the set's evaluation rows, and the calibration/domain figures measured on those rows."""
-    data = catalog.sets[key]
+    data = catalog.for_feature(key, model.featurizer_spec.name)
     evaluation, _ = evaluate(model, data, "eval")
     _, report = model.calibration_[data.element]
     return {
@@ -43,11 +43,15 @@ def write_zoo(
     provenance: str = "",
     names: tuple[str, ...] = ("expert", "universal", "tuned"),
     keep_all: bool = False,
+    defaults: dict[str, str] | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the trained models of ``trained`` into ``out_dir`` (replaced only once complete).
 
-    The default model of each set is the one of ``names`` with the best η on the set's evaluation subset;
-    each set ships its default and a card of the shared universal model (``keep_all``: every candidate).
+    The default model of each set is ``defaults[key]`` (a cross-validated selection) or else the one of
+    ``names`` with the best η on the set's evaluation subset; each set ships its default and a card of the
+    shared universal model (``keep_all``: every candidate). ``selection`` (the per-set records of a
+    selection file) is copied into each set's index entry.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +64,7 @@ def write_zoo(
             "storage_dtype": dtype,
             "provenance": provenance,
             "features_only": sorted(catalog.features_only),
+            "default_rule": "cross-validated selection" if defaults else "best η on the evaluation subset",
             "sets": {},
         }
         universal = trained.models.get(("*", "universal"))
@@ -69,15 +74,21 @@ def write_zoo(
             folder = staging / key
             folder.mkdir()
             candidates = {name: trained.models[(key, name)] for name in names if (key, name) in trained.models}
+            if not candidates:  # e.g. a selection file that does not name this set
+                folder.rmdir()
+                continue
             metrics = {name: _metrics(model, catalog, key) for name, model in candidates.items()}
             eta = {name: m["evaluation"]["eta"] for name, m in metrics.items()}
-            default = max(eta, key=eta.get)
+            default = defaults[key] if defaults and key in defaults else max(eta, key=eta.get)
             # Weights cost space; a set ships its default and the (shared) universal model.
             shipped = [n for n in candidates if n == default or (n == "universal" and universal is not None)]
             if keep_all:
                 shipped = list(candidates)
             entry: dict[str, Any] = {"models": [], "eta": {}, "coverage_68": {}, "coverage_95": {}, "default": default}
             entry["candidates_eta"] = eta
+            if selection and key in selection:
+                record = selection[key]
+                entry["selection"] = {k: record[k] for k in ("mode", "candidate", "feature", "cv") if k in record}
             for name in shipped:
                 model = candidates[name]
                 model.provenance_.metrics = metrics[name]
