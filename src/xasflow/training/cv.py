@@ -23,11 +23,11 @@ import numpy as np
 
 from xasflow.constants import ELEMENTS, FIDELITIES
 from xasflow.data.dataset import XASDataset
-from xasflow.data.layout import ml_data_path
 from xasflow.data.published import PUBLISHED_FEATURES, load_published
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import score
 from xasflow.fileio import atomic_path
+from xasflow.io.omnixas import ml_data_path
 from xasflow.models.config import reference_widths
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.candidates import get_candidate
