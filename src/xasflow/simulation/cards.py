@@ -25,6 +25,27 @@ _PUBLISHED_CARDS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class CostModel:
+    """Single-core CPU seconds of one site: ``overhead + coefficient · n_fms^exponent``.
+
+    ``n_fms`` is the number of atoms inside the card set's FMS sphere. ``source`` names the
+    measurements the parameters were fitted to.
+    """
+
+    overhead: float
+    coefficient: float
+    exponent: float
+    source: str = ""
+
+    def seconds(self, n_fms: int) -> float:
+        return self.overhead + self.coefficient * float(n_fms) ** self.exponent
+
+
+#: The first model of the project (docs/simulation.md), kept for card sets without a fit.
+DEFAULT_COST = CostModel(30.0, 2.0e-3, 2.5, "early runs of the published cards")
+
+
+@dataclass(frozen=True)
 class CardSet:
     """FEFF control cards plus the cluster they are meant for.
 
@@ -47,6 +68,7 @@ class CardSet:
     min_atoms: int = 5
     max_atoms: int = 800
     description: str = ""
+    cost: CostModel = DEFAULT_COST
 
     @property
     def fms_radius(self) -> float:
@@ -56,6 +78,10 @@ class CardSet:
     @property
     def scf_radius(self) -> float:
         return float(self.cards["SCF"].split()[0])
+
+    def estimate_seconds(self, n_fms: int) -> float:
+        """Estimated single-core CPU seconds of a site with ``n_fms`` atoms in this set's FMS sphere."""
+        return self.cost.seconds(n_fms)
 
     def fingerprint(self) -> str:
         """Short hash of the cards and radius: two outputs with equal fingerprints are comparable."""

@@ -176,6 +176,44 @@ def build_site_input(
     )
 
 
+_CARD_LINE = re.compile(r"^([A-Z_0-9]+)\b")
+
+
+def replace_cards(text: str, overrides: dict[str, str]) -> str:
+    """``feff.inp`` text with the cards in ``overrides`` replaced (continuation lines included).
+
+    Raises
+    ------
+    InputError
+        If a card to replace is absent from the input.
+    """
+    lines = text.splitlines()
+    out: list[str] = []
+    replaced: set[str] = set()
+    skipping = False
+    for line in lines:
+        match = _CARD_LINE.match(line.strip())
+        word = match.group(1).upper() if match else None
+        if word in ("POTENTIALS", "ATOMS", "END"):
+            skipping = False
+            out.append(line)
+            continue
+        if skipping and (word is None and line.strip() and not line.strip().startswith("*")):
+            continue  # continuation row of a replaced card (EGRID's k_grid lines)
+        skipping = False
+        if word in overrides and line.strip().split()[0].upper() == word:
+            value = overrides[word]
+            out.append(f"{word} {value}" if not value.startswith("\n") else word + value)
+            replaced.add(word)
+            skipping = True
+            continue
+        out.append(line)
+    missing = set(overrides) - replaced
+    if missing:
+        raise InputError("feff.inp", f"cards {', '.join(sorted(missing))} not found to replace")
+    return "\n".join(out) + "\n"
+
+
 # --- reading feff.inp back (for comparisons and checks) ---------------------------------------
 
 
