@@ -163,3 +163,14 @@ def test_campaign_does_not_resubmit_a_site_that_failed_every_rung(tmp_path: Path
     assert outcome.status == "failed" and outcome.attempts == 1 and len(calls) == len(DEFAULT_LADDER.rungs)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["retry_ladder"]["name"] == "scf-v1" and saved["sites"][0]["gave_up"]
+
+
+def test_cost_fit_recovers_a_power_law() -> None:
+    from xasflow.simulation.card_study import fit_cost, spread_order
+
+    n = np.array([20, 40, 60, 80, 120, 160])
+    a, b, p = fit_cost(n, 10.0 + 0.01 * n**2.5)
+    assert abs(p - 2.5) < 0.06 and abs(a - 10.0) < 2.0 and abs(b - 0.01) < 0.003
+    # Study order: smallest and largest first, every prefix spans the sizes.
+    order = spread_order([50, 10, 40, 30, 20], 5, 0.0, 1.0)
+    assert order[:2] == [1, 0] and sorted(order) == [0, 1, 2, 3, 4]

@@ -139,3 +139,25 @@ def score_candidate(name: str, results: list[dict], model_mse: dict[str, float])
         relative=float(err.mean() / ref.mean()),
         relative_median_site=float(np.median(err / ref)),
     )
+
+
+def fit_cost(n_fms: np.ndarray, cpu: np.ndarray) -> tuple[float, float, float]:
+    """Fit ``cpu ≈ a + b · n_fms^p`` (a, b ≥ 0), minimising squared log error; returns ``(a, b, p)``.
+
+    The exponent is searched on a grid (1.0-4.0); ``a`` and ``b`` by non-negative least squares.
+    """
+    from scipy.optimize import nnls
+
+    n = np.asarray(n_fms, float)
+    t = np.asarray(cpu, float)
+    best = (np.inf, 0.0, 0.0, 1.0)
+    for p in np.arange(1.0, 4.01, 0.05):
+        # weight rows by 1/t so that the fit is close to relative (log) error
+        design = np.column_stack([np.ones_like(n), n**p]) / t[:, None]
+        (a, b), _ = nnls(design, np.ones_like(t))
+        pred = a + b * n**p
+        if np.all(pred > 0):
+            err = float(np.sum(np.log(pred / t) ** 2))
+            if err < best[0]:
+                best = (err, float(a), float(b), float(p))
+    return best[1], best[2], round(best[3], 2)
