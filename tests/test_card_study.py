@@ -1,0 +1,36 @@
+"""Card-study helpers: scoring against the model, card replacement on a shared input (no FEFF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from xasflow.simulation.card_study import cluster_distances, egrid, mse, score_candidate, with_cards
+from xasflow.simulation.inputs import parse_feff_inp
+
+
+def test_score_is_candidate_mse_over_model_mse_on_the_same_sites() -> None:
+    results = [
+        {"site_id": "a", "status": "finished", "cpu_seconds": 10.0, "seconds": 12.0, "mse": 1.0},
+        {"site_id": "b", "status": "finished", "cpu_seconds": None, "seconds": 30.0, "mse": 3.0},
+        {"site_id": "c", "status": "failed", "cpu_seconds": None, "seconds": 5.0},
+    ]
+    score = score_candidate("x", results, {"a": 10.0, "b": 30.0, "c": 1.0})
+    assert score.n_sites == 2 and score.n_failed == 1
+    assert score.relative == 4.0 / 40.0 and score.relative_median_site == 0.1
+    assert score.cpu_mean == 20.0  # wall seconds stand in when the CPU time is unknown
+    assert mse(np.ones(3), np.zeros(3)) == 1.0
+
+
+def test_with_cards_changes_only_the_cards_of_a_shared_input(cu_tree: Path) -> None:
+    path = cu_tree / "mp-705439" / "FEFF-XANES" / "000_Cu" / "feff.inp"
+    text = path.read_text()
+    new = with_cards(text, {"SCF": "5.0 0 30 0.2 3", "EGRID": egrid(0.08)})
+    a, b = parse_feff_inp(new), parse_feff_inp(text)
+    assert a.cards["SCF"] == "5.0 0 30 0.2 3" and a.cards["EGRID"] == "k_grid -1 0 0.08\nk_grid 0 6 0.08"
+    assert {k: v for k, v in a.cards.items() if k not in ("SCF", "EGRID")} == {
+        k: v for k, v in b.cards.items() if k not in ("SCF", "EGRID")
+    }
+    assert a.symbols == b.symbols and np.array_equal(a.coords, b.coords) and a.potentials == b.potentials
+    assert len(cluster_distances(text)) == len(b.symbols)
