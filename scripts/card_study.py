@@ -36,6 +36,7 @@ from xasflow.simulation.card_study import (
     Candidate,
     cluster_distances,
     egrid,
+    fit_cost,
     mse,
     score_candidate,
     spread_order,
@@ -45,6 +46,8 @@ from xasflow.simulation.runner import FeffFailure, feff_version, run_feff
 
 ELEMENT = "Cu"
 N_SITES = 30
+#: Adopt the cheapest candidate whose error is at most this fraction of the model's (MSE ratio).
+THRESHOLD = 0.05
 
 _PUB_SCF = "7.0 0 100 0.2 3"
 
@@ -79,7 +82,7 @@ def _sites(data_dir: Path) -> list[dict]:
         if not inp.is_file() or not inp.with_name("xmu.dat").is_file():
             continue
         d = cluster_distances(inp.read_text())
-        within = {r: int((d <= r).sum()) for r in (5.0, 6.0, 7.0, 9.0)}
+        within = {r: int((d <= r).sum()) for r in (4.0, 5.0, 6.0, 7.0, 8.0, 9.0)}
         rows.append({"site_id": site_id, "row": row, "feff_inp": str(inp), "n_atoms": len(d), "n_within": within})
     order = spread_order([r["n_atoms"] for r in rows], N_SITES)
     return [rows[i] for i in order]
@@ -112,14 +115,17 @@ def run(data_dir: Path, work: Path, timeout: float, only: set[str] | None) -> No
 
 
 def _run_one(cand: Candidate, site: dict, work: Path, timeout: float) -> dict:
-    text = with_cards(Path(site["feff_inp"]).read_text(), cand.cards)
+    original = Path(site["feff_inp"]).read_text()
+    overrides, n_fms = cand.site_cards(cluster_distances(original))
+    text = with_cards(original, overrides)
     folder = work / "tmp" / f"{cand.name}_{site['site_id']}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     (folder / "feff.inp").write_text(text)
     result = {
         "candidate": cand.name,
-        "cards": cand.cards,
+        "cards": overrides,
+        "n_fms": n_fms,
         "site_id": site["site_id"],
         "n_atoms": site["n_atoms"],
         "n_within": site["n_within"],
@@ -171,25 +177,44 @@ def report(data_dir: Path, work: Path, out: Path) -> None:
             if not path.is_file():
                 continue
             r = json.loads(path.read_text())
+            if "n_fms" not in r:  # runs written before n_fms was recorded
+                r["n_fms"] = cand.site_cards(cluster_distances(Path(site["feff_inp"]).read_text()))[1]
             if r["status"] == "finished":
                 r["mse"] = mse(r["spectrum"], published[r["site_id"]])
             results.append(r)
             per_site.append(
-                {k: r.get(k) for k in ("candidate", "site_id", "n_atoms", "status", "reason", "seconds", "cpu_seconds")}
+                {
+                    k: r.get(k)
+                    for k in ("candidate", "site_id", "n_atoms", "n_fms", "status", "reason", "seconds", "cpu_seconds")
+                }
                 | {"mse": r.get("mse"), "model_mse": model_mse[r["site_id"]]}
             )
         scores.append(score_candidate(cand.name, results, model_mse))
     lines = [
-        "| card set | cards | sites | failed | CPU s/site (mean) | CPU s/site (median) | MSE vs published | "
-        "model MSE (same sites) | error / model | median site ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| card set | cards changed from published | sites | failed | CPU s/site (mean) | CPU s/site (median) | "
+        "MSE vs published | model MSE (same sites) | error / model | median site ratio | CPU vs published "
+        "(same sites) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    pub_cpu = {r["site_id"]: r["cpu_seconds"] for r in per_site if r["candidate"] == "published" and r["cpu_seconds"]}
+    fits = {}
     for cand, s in zip(CANDIDATES, scores, strict=True):
         cards = ", ".join(f"{k} {v.strip().replace(chr(10), ' / ')}" for k, v in cand.cards.items())
+        done = [r for r in per_site if r["candidate"] == cand.name and r["cpu_seconds"]]
+        same = [r for r in done if r["site_id"] in pub_cpu]
+        speed = (
+            f"{sum(r['cpu_seconds'] for r in same) / sum(pub_cpu[r['site_id']] for r in same):.2f} ({len(same)})"
+            if same
+            else "—"
+        )
+        if len(done) >= 4:
+            n = [r["n_fms"] for r in done]
+            a, b, p = fit_cost(n, [r["cpu_seconds"] for r in done])
+            fits[cand.name] = {"overhead": a, "coefficient": b, "exponent": p, "n_sites": len(done)}
         lines.append(
             f"| `{s.candidate}` | {cards} | {s.n_sites} | {s.n_failed} | {s.cpu_mean:.0f} | {s.cpu_median:.0f} | "
             f"{s.mse_mean:.3g} | {s.model_mse_mean:.3g} | {100 * s.relative:.2f} % | "
-            f"{100 * s.relative_median_site:.2f} % |"
+            f"{100 * s.relative_median_site:.2f} % | {speed} |"
         )
     payload = {
         "command": " ".join(["python", *sys.argv]),
@@ -199,6 +224,8 @@ def report(data_dir: Path, work: Path, out: Path) -> None:
         "sites": sites,
         "candidates": [asdict(c) for c in CANDIDATES],
         "scores": [asdict(s) for s in scores],
+        "threshold": THRESHOLD,
+        "cost_fits": fits,
         "per_site": per_site,
     }
     with atomic_open(out / "card_study.json") as fh:

@@ -34,3 +34,22 @@ def test_with_cards_changes_only_the_cards_of_a_shared_input(cu_tree: Path) -> N
     }
     assert a.symbols == b.symbols and np.array_equal(a.coords, b.coords) and a.potentials == b.potentials
     assert len(cluster_distances(text)) == len(b.symbols)
+
+
+def test_adaptive_fms_sphere_holds_the_requested_atoms(cu_tree: Path) -> None:
+    from xasflow.data.structures import read_structure
+    from xasflow.simulation.cards import PUBLISHED, CardSet
+    from xasflow.simulation.inputs import build_site_input
+
+    d = np.array([0.0, 2.0, 2.0, 3.0, 3.01, 4.0, 5.0])
+    card = CardSet("t", dict(PUBLISHED.cards), fms_atoms=3)
+    assert card.fms_radius_for(d) == 2.5  # midway between the 3rd atom (2.0 Å) and the next shell (3.0 Å)
+    assert CardSet("t", dict(PUBLISHED.cards), fms_atoms=4).fms_radius_for(d) == 3.01  # no gap: just past it
+    assert CardSet("t", dict(PUBLISHED.cards), fms_atoms=50).fms_radius_for(d) == 9.0  # capped at the card
+    assert card.fms_card(d) == "2.5 0" and card.fingerprint() != CardSet("t", dict(PUBLISHED.cards)).fingerprint()
+    structure = read_structure(cu_tree / "mp-705439" / "POSCAR")
+    dense = CardSet("t", dict(PUBLISHED.cards), fms_atoms=40)
+    inp = build_site_input(structure, 0, "Cu", dense, "mp-705439")
+    radius = float(parse_feff_inp(inp.text).cards["FMS"].split()[0])
+    within = (np.linalg.norm(inp.coords, axis=1) <= radius).sum()
+    assert radius < 9.0 and within == inp.n_fms and 40 <= inp.n_fms < inp.n_atoms

@@ -223,7 +223,7 @@ def plan_campaign(
                 continue
             distances = np.linalg.norm(inp.coords, axis=1)
             by_set[f"{material}_{index:03d}"] = {
-                name: card.estimate_seconds(int((distances <= card.fms_radius).sum()))
+                name: card.estimate_seconds(int((distances <= card.fms_radius_for(distances)).sum()))
                 for name, card in CARD_SETS.items()
             }
             candidates.append(

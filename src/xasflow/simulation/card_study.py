@@ -30,12 +30,28 @@ class Candidate:
         Card name -> value replacing the published card (multi-line values start with a newline).
     n_sites
         Run on the first ``n_sites`` sites of the study order.
+    fms_atoms
+        Adaptive FMS sphere: the smallest radius holding this many atoms, at most the FMS card's
+        radius (:attr:`xasflow.simulation.cards.CardSet.fms_atoms`).
     """
 
     name: str
     cards: dict[str, str]
     n_sites: int = 30
     note: str = ""
+    fms_atoms: int | None = None
+
+    def site_cards(self, distances: np.ndarray) -> tuple[dict[str, str], int]:
+        """Card overrides for one cluster and the number of atoms inside its FMS sphere."""
+        from xasflow.simulation.cards import PUBLISHED, CardSet
+
+        cards = {**PUBLISHED.cards, **self.cards}
+        card_set = CardSet(name=self.name, cards=cards, fms_atoms=self.fms_atoms)
+        overrides = dict(self.cards)
+        if self.fms_atoms is not None:
+            overrides["FMS"] = card_set.fms_card(distances)
+        radius = card_set.fms_radius_for(distances)
+        return overrides, int((np.asarray(distances) <= radius).sum())
 
 
 def egrid(step: float) -> str:

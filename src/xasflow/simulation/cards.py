@@ -60,6 +60,12 @@ class CardSet:
     min_atoms, max_atoms
         Cluster sizes (atoms within ``radius``, absorber included) that the set accepts:
         fewer atoms cannot hold an SCF/FMS shell, more exceed what a site can afford.
+    fms_atoms
+        When set, the FMS radius of each site is the smallest one whose sphere holds at least this
+        many atoms (absorber included; the radius sits midway to the next shell), at most the FMS
+        card's radius. XANES converges with the number of atoms in the FMS cluster, not its radius
+        (FEFF documentation: "about 50-150 atoms"), so dense sites get a smaller sphere and sparse
+        ones the full one.
     """
 
     name: str
@@ -69,6 +75,7 @@ class CardSet:
     max_atoms: int = 800
     description: str = ""
     cost: CostModel = DEFAULT_COST
+    fms_atoms: int | None = None
 
     @property
     def fms_radius(self) -> float:
@@ -79,17 +86,41 @@ class CardSet:
     def scf_radius(self) -> float:
         return float(self.cards["SCF"].split()[0])
 
+    def fms_radius_for(self, distances) -> float:
+        """FMS radius (Å) for a cluster with these absorber distances (the card's radius if not adaptive)."""
+        import numpy as np
+
+        if self.fms_atoms is None:
+            return self.fms_radius
+        d = np.sort(np.asarray(distances, dtype=float))
+        if len(d) <= self.fms_atoms:
+            return self.fms_radius
+        inner, outer = d[self.fms_atoms - 1], d[self.fms_atoms]
+        radius = round(float(inner + outer) / 2, 3) if outer - inner > 0.02 else round(float(inner) + 0.01, 3)
+        return min(self.fms_radius, radius)
+
+    def fms_card(self, distances) -> str:
+        """The FMS card value for a cluster (radius from :meth:`fms_radius_for`, the card's other fields)."""
+        parts = self.cards["FMS"].split()
+        return " ".join([f"{self.fms_radius_for(distances):.3f}".rstrip("0").rstrip("."), *parts[1:]])
+
     def estimate_seconds(self, n_fms: int) -> float:
         """Estimated single-core CPU seconds of a site with ``n_fms`` atoms in this set's FMS sphere."""
         return self.cost.seconds(n_fms)
 
     def fingerprint(self) -> str:
         """Short hash of the cards and radius: two outputs with equal fingerprints are comparable."""
-        payload = json.dumps({"cards": self.cards, "radius": self.radius}, sort_keys=True)
+        content: dict = {"cards": self.cards, "radius": self.radius}
+        if self.fms_atoms is not None:
+            content["fms_atoms"] = self.fms_atoms
+        payload = json.dumps(content, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "cards": dict(self.cards), "radius": self.radius, "fingerprint": self.fingerprint()}
+        out = {"name": self.name, "cards": dict(self.cards), "radius": self.radius, "fingerprint": self.fingerprint()}
+        if self.fms_atoms is not None:
+            out["fms_atoms"] = self.fms_atoms
+        return out
 
 
 PUBLISHED = CardSet(

@@ -152,13 +152,17 @@ def build_site_input(
         raise InputError(source, f"site {site}: no neighbour within the SCF radius {card_set.scf_radius} Å")
     rows = potentials_for_cluster(structure, element, symbols)
     ipot_of = {tag: ipot for ipot, _, tag, _ in rows[1:]}
+    cards = dict(card_set.cards)
+    fms_radius = card_set.fms_radius_for(distances)
+    if card_set.fms_atoms is not None:
+        cards["FMS"] = card_set.fms_card(distances)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         header = str(Header(structure, source=material_id, comment=f"xasflow site {site} {element} K-edge"))
     text = "\n\n".join(
         [
             header.rstrip(),
-            Tags(card_set.cards).get_str(),
+            Tags(cards).get_str(),
             _format_potentials(rows),
             _format_atoms(symbols, coords, ipot_of, element),
         ]
@@ -172,7 +176,7 @@ def build_site_input(
         symbols=tuple(symbols),
         coords=coords,
         n_atoms=n_atoms,
-        n_fms=int((distances <= card_set.fms_radius).sum()),
+        n_fms=int((distances <= fms_radius).sum()),
     )
 
 
