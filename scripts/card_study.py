@@ -69,6 +69,22 @@ CANDIDATES: list[Candidate] = [
     Candidate("s5_f6_k08", {"SCF": "5.0 0 30 0.2 3", "FMS": "6.0 0", "EGRID": egrid(0.08)}, 1),
     Candidate("s5_f6_k08_ca01", {"SCF": "5.0 0 30 0.1 3", "FMS": "6.0 0", "EGRID": egrid(0.08)}, 1),
     Candidate("fast", {"SCF": "5.0 0 30 0.2 3", "FMS": "7.0 0", "EGRID": egrid(0.08)}, 1),
+    # phase B: the error follows the number of atoms in the FMS sphere (phase A), so the FMS sphere is
+    # sized by atom count (at most 9 Å); SCF 5 Å / 30 iterations (SCF 5 Å and k 0.08 cost < 1 % each), k step 0.08
+    Candidate(
+        "a120_s5_k08",
+        {"SCF": "5.0 0 30 0.2 3", "FMS": "9.0 0", "EGRID": egrid(0.08)},
+        30,
+        "FMS sphere holding >= 120 atoms (<= 9 Å), SCF 5 Å, k 0.08",
+        fms_atoms=120,
+    ),
+    Candidate(
+        "a80_s5_k08",
+        {"SCF": "5.0 0 30 0.2 3", "FMS": "9.0 0", "EGRID": egrid(0.08)},
+        4,
+        "FMS sphere holding >= 80 atoms (<= 9 Å), SCF 5 Å, k 0.08",
+        fms_atoms=80,
+    ),
 ]
 
 
