@@ -28,14 +28,14 @@ from xasflow.simulation.runner import SiteOutcome, SiteTask, feff_version, simul
 ORDERS = ("largest", "smallest")
 
 
-def estimate_seconds(n_fms: int, card_set: CardSet | None = None) -> float:
+def estimate_seconds(n_fms: int, card_set: CardSet | None = None, n_atoms: int | None = None) -> float:
     """Estimated single-core CPU time (s) of one site with ``n_fms`` atoms in the FMS sphere.
 
     Uses the card set's fitted cost model (:class:`~xasflow.simulation.cards.CostModel`).
     """
     from xasflow.simulation.cards import PUBLISHED
 
-    return (card_set or PUBLISHED).estimate_seconds(n_fms)
+    return (card_set or PUBLISHED).estimate_seconds(n_fms, n_atoms)
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ def plan_campaign(
                 continue
             distances = np.linalg.norm(inp.coords, axis=1)
             by_set[f"{material}_{index:03d}"] = {
-                name: card.estimate_seconds(int((distances <= card.fms_radius_for(distances)).sum()))
+                name: card.estimate_seconds(int((distances <= card.fms_radius_for(distances)).sum()), inp.n_atoms)
                 for name, card in CARD_SETS.items()
             }
             candidates.append(
@@ -237,7 +237,7 @@ def plan_campaign(
                     poscar=poscar,
                     n_atoms=inp.n_atoms,
                     n_fms=inp.n_fms,
-                    est_seconds=round(config.card_set.estimate_seconds(inp.n_fms), 1),
+                    est_seconds=round(config.card_set.estimate_seconds(inp.n_fms, inp.n_atoms), 1),
                     source=str(path),
                     rungs=rungs,
                     ladder=config.ladder.name,

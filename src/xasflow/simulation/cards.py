@@ -26,9 +26,11 @@ _PUBLISHED_CARDS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class CostModel:
-    """Single-core CPU seconds of one site: ``overhead + coefficient · n_fms^exponent``.
+    """Single-core CPU seconds of one site: ``overhead + coefficient · n^exponent``.
 
-    ``n_fms`` is the number of atoms inside the card set's FMS sphere. ``source`` names the
+    ``n`` is ``size``: ``n_fms`` (atoms inside the card set's FMS sphere: sets the cost when the FMS
+    sphere is fixed) or ``n_atoms`` (atoms within the 9 Å cluster: for an FMS sphere sized by atom
+    count, where the SCF loop over the denser clusters sets the cost). ``source`` names the
     measurements the parameters were fitted to.
     """
 
@@ -36,9 +38,10 @@ class CostModel:
     coefficient: float
     exponent: float
     source: str = ""
+    size: str = "n_fms"
 
-    def seconds(self, n_fms: int) -> float:
-        return self.overhead + self.coefficient * float(n_fms) ** self.exponent
+    def seconds(self, n: int) -> float:
+        return self.overhead + self.coefficient * float(n) ** self.exponent
 
 
 #: The first model of the project (docs/simulation.md), kept for card sets without a fit.
@@ -104,8 +107,10 @@ class CardSet:
         parts = self.cards["FMS"].split()
         return " ".join([f"{self.fms_radius_for(distances):.3f}".rstrip("0").rstrip("."), *parts[1:]])
 
-    def estimate_seconds(self, n_fms: int) -> float:
-        """Estimated single-core CPU seconds of a site with ``n_fms`` atoms in this set's FMS sphere."""
+    def estimate_seconds(self, n_fms: int, n_atoms: int | None = None) -> float:
+        """Estimated single-core CPU seconds of a site (atoms in this set's FMS sphere, in the cluster)."""
+        if self.cost.size == "n_atoms":
+            return self.cost.seconds(n_atoms if n_atoms is not None else n_fms)
         return self.cost.seconds(n_fms)
 
     def fingerprint(self) -> str:
