@@ -50,8 +50,10 @@ def package(root: Path, dest: Path, element: str, reserved: ReservedSet) -> dict
     unfinished = [(f, m) for f, m in _markers(root, element) if m.get("status") != "finished"]
     for report in (root / element).glob("simulate_report*.json"):
         shutil.copy(report, dest / f"{element}_{report.name}")
+    failed = sorted(_sid(m) for _, m in unfinished if m.get("status") != "running")
+    interrupted = sorted(_sid(m) for _, m in unfinished if m.get("status") == "running")
     if not sites:
-        return {"finished": 0}
+        return {"finished": 0, "failed": failed, "interrupted": interrupted}
     out_tree = dest / element
     if out_tree.exists():
         shutil.rmtree(out_tree)
@@ -75,8 +77,8 @@ def package(root: Path, dest: Path, element: str, reserved: ReservedSet) -> dict
     return {
         "finished": len(sites),
         "finished_by_rung": rungs,
-        "failed": sorted(_sid(m) for _, m in unfinished if m.get("status") != "running"),
-        "interrupted": sorted(_sid(m) for _, m in unfinished if m.get("status") == "running"),
+        "failed": failed,
+        "interrupted": interrupted,
         "reserved_for_evaluation": build.reserved_ids,
         "training_sites": len(dataset),
         "card_sets": sorted({m["card_set"] for _, m in sites}),
@@ -109,15 +111,20 @@ def main() -> None:
             shutil.copy(reserved.source, args.dest / "reserved" / f"{el}_materials.txt")
         elements[el] = package(args.root, args.dest, el, reserved)
     summary = {"feff": feff_version(), "elements": elements}
-    # The invocations ran one after another on one worker: their wall times add up to the campaign's.
+    # Invocations ran one after another on one worker: their wall times add up to the campaign's. One
+    # invocation of scripts/fe_mn_campaign.py writes one report per element with the same start time and the
+    # same (shared) wall time: count it once.
     reports = [json.loads(p.read_text()) for el in args.element for p in (args.root / el).glob("simulate_report*.json")]
-    wall_h = sum(r["wall_seconds"] for r in reports) / 3600.0
+    walls: dict[str, float] = {}
+    for r in reports:
+        walls[r["started"]] = max(walls.get(r["started"], 0.0), r["wall_seconds"])
+    wall_h = sum(walls.values()) / 3600.0
     finished = sum(s["finished"] for s in summary["elements"].values())
     summary["campaign"] = {
-        "invocations": len(reports),
+        "invocations": len(walls),
         "wall_hours": round(wall_h, 3),
         "finished": finished,
-        "failed": sum(r["counts"].get("failed", 0) + r["counts"].get("timeout", 0) for r in reports),
+        "failed": sum(len(s.get("failed", [])) for s in summary["elements"].values()),
         "sites_per_hour": round(finished / wall_h, 2) if wall_h else None,
     }
     (args.dest / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
