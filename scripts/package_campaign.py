@@ -2,13 +2,17 @@
 
 Usage::
 
-    python scripts/package_campaign.py CAMPAIGN_ROOT DEST --element Fe --element Mn
+    python scripts/package_campaign.py CAMPAIGN_ROOT DEST --element Fe --element Mn [--reserved DIR]
 
 For each element, copies the finished sites (POSCAR, feff.inp, xmu.dat, marker) into
 ``DEST/{El}/...`` (the Lightshow layout), builds ``DEST/{El}_FEFF_campaign.npz`` with
 ``xasflow.data.feff_tree.build_feff_dataset`` (no outlier filter, no splits), copies the campaign
 report(s) and writes ``DEST/summary.json`` with per-element counts, run times and the sustained
 throughput (finished sites / wall time between the first start and the last finish).
+
+Reserved materials (``--reserved DIR`` with ``{El}_materials.txt``, default: the lookup of
+:func:`xasflow.data.reserved.resolve_reserved`) are copied to ``DEST/reserved/``; their sites are left
+out of the npz files (and of every later ``xasflow data build-feff DEST``) and listed in the summary.
 """
 
 from __future__ import annotations
@@ -21,25 +25,35 @@ from datetime import datetime
 from pathlib import Path
 
 from xasflow.data.feff_tree import build_feff_dataset
+from xasflow.data.reserved import ReservedSet, resolve_reserved
 from xasflow.simulation.output import MARKER
 from xasflow.simulation.runner import feff_version
 
 
-def _finished_sites(root: Path, element: str) -> list[tuple[Path, dict]]:
+def _markers(root: Path, element: str) -> list[tuple[Path, dict]]:
     found = []
     for marker_path in sorted((root / element).glob(f"*/FEFF-XANES/*_{element}/{MARKER}")):
-        marker = json.loads(marker_path.read_text())
-        if marker.get("status") == "finished" and (marker_path.parent / "xmu.dat").is_file():
-            found.append((marker_path.parent, marker))
+        found.append((marker_path.parent, json.loads(marker_path.read_text())))
     return found
 
 
-def package(root: Path, dest: Path, element: str) -> dict:
+def _sid(marker: dict) -> str:
+    return f"{marker['material_id']}_{marker['site']:03d}"
+
+
+def _finished_sites(root: Path, element: str) -> list[tuple[Path, dict]]:
+    return [(f, m) for f, m in _markers(root, element) if m.get("status") == "finished" and (f / "xmu.dat").is_file()]
+
+
+def package(root: Path, dest: Path, element: str, reserved: ReservedSet) -> dict:
     sites = _finished_sites(root, element)
+    unfinished = [(f, m) for f, m in _markers(root, element) if m.get("status") != "finished"]
     for report in (root / element).glob("simulate_report*.json"):
         shutil.copy(report, dest / f"{element}_{report.name}")
+    failed = sorted(_sid(m) for _, m in unfinished if m.get("status") != "running")
+    interrupted = sorted(_sid(m) for _, m in unfinished if m.get("status") == "running")
     if not sites:
-        return {"finished": 0}
+        return {"finished": 0, "failed": failed, "interrupted": interrupted}
     out_tree = dest / element
     if out_tree.exists():
         shutil.rmtree(out_tree)
@@ -50,15 +64,23 @@ def package(root: Path, dest: Path, element: str) -> dict:
             shutil.copy(folder / name, target / name)
         material = folder.parents[1]
         shutil.copy(material / "POSCAR", out_tree / material.name / "POSCAR")
-    dataset, _ = build_feff_dataset(out_tree, element, drop_outliers=False)
+    dataset, build = build_feff_dataset(out_tree, element, drop_outliers=False, exclude_materials=reserved.materials)
     dataset.metadata.update(source="xasflow simulate campaign", card_set=sites[0][1]["card_set"], feff=feff_version())
     dataset.save(dest / f"{element}_FEFF_campaign.npz")
     starts = [datetime.fromisoformat(m["started"]) for _, m in sites]
     ends = [datetime.fromisoformat(m["finished"]) for _, m in sites]
     span_h = (max(ends) - min(starts)).total_seconds() / 3600.0
     seconds = [float(m["seconds"]) for _, m in sites]
+    rungs: dict[str, int] = {}
+    for _, m in sites:
+        rungs[m.get("rung", "as-set")] = rungs.get(m.get("rung", "as-set"), 0) + 1
     return {
         "finished": len(sites),
+        "finished_by_rung": rungs,
+        "failed": failed,
+        "interrupted": interrupted,
+        "reserved_for_evaluation": build.reserved_ids,
+        "training_sites": len(dataset),
         "card_sets": sorted({m["card_set"] for _, m in sites}),
         "materials": sorted({m["material_id"] for _, m in sites}),
         "site_ids": sorted(dataset.ids.tolist()),
@@ -78,18 +100,31 @@ def main() -> None:
     parser.add_argument("root", type=Path)
     parser.add_argument("dest", type=Path)
     parser.add_argument("--element", action="append", required=True)
+    parser.add_argument("--reserved", type=Path, default=None, help="folder of {El}_materials.txt")
     args = parser.parse_args()
     args.dest.mkdir(parents=True, exist_ok=True)
-    summary = {"feff": feff_version(), "elements": {el: package(args.root, args.dest, el) for el in args.element}}
-    # The invocations ran one after another on one worker: their wall times add up to the campaign's.
+    elements = {}
+    for el in args.element:
+        reserved = resolve_reserved(el, args.reserved, paths=[args.root])
+        if reserved.materials:
+            (args.dest / "reserved").mkdir(exist_ok=True)
+            shutil.copy(reserved.source, args.dest / "reserved" / f"{el}_materials.txt")
+        elements[el] = package(args.root, args.dest, el, reserved)
+    summary = {"feff": feff_version(), "elements": elements}
+    # Invocations ran one after another on one worker: their wall times add up to the campaign's. One
+    # invocation of scripts/fe_mn_campaign.py writes one report per element with the same start time and the
+    # same (shared) wall time: count it once.
     reports = [json.loads(p.read_text()) for el in args.element for p in (args.root / el).glob("simulate_report*.json")]
-    wall_h = sum(r["wall_seconds"] for r in reports) / 3600.0
+    walls: dict[str, float] = {}
+    for r in reports:
+        walls[r["started"]] = max(walls.get(r["started"], 0.0), r["wall_seconds"])
+    wall_h = sum(walls.values()) / 3600.0
     finished = sum(s["finished"] for s in summary["elements"].values())
     summary["campaign"] = {
-        "invocations": len(reports),
+        "invocations": len(walls),
         "wall_hours": round(wall_h, 3),
         "finished": finished,
-        "failed": sum(r["counts"].get("failed", 0) + r["counts"].get("timeout", 0) for r in reports),
+        "failed": sum(len(s.get("failed", [])) for s in summary["elements"].values()),
         "sites_per_hour": round(finished / wall_h, 2) if wall_h else None,
     }
     (args.dest / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

@@ -134,7 +134,9 @@ def test_plan_lists_sites_with_estimates_and_runs_nothing(cu_tree: Path, tmp_pat
     code = main(["simulate", *paths, "--element", "Cu", "--sites", "all", "--out", str(tmp_path), "--plan"])
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
-    rows = [line.split() for line in lines[2:]]
+    header = next(k for k, line in enumerate(lines) if line.split()[:2] == ["site", "atoms"])
+    assert any(line.startswith("estimated CPU time of these sites by card set") for line in lines[:header])
+    rows = [line.split() for line in lines[header + 1 :]]
     assert len(rows) == 3  # mp-1201409 has 2 Cu atoms, mp-705439 one
     estimates = [float(r[3]) for r in rows]
     assert estimates == sorted(estimates, reverse=True)  # largest first

@@ -27,7 +27,7 @@ def test_plan_orders_by_estimated_cost_and_honours_limit(cu_tree: Path, tmp_path
     costs = [t.est_seconds for t in largest.tasks]
     assert len(costs) >= 40 and costs == sorted(costs, reverse=True)
     assert [t.est_seconds for t in smallest.tasks] == sorted(costs)
-    assert all(t.est_seconds == round(estimate_seconds(t.n_fms), 1) for t in largest.tasks)
+    assert all(t.est_seconds == round(estimate_seconds(t.n_fms, FAST, t.n_atoms), 1) for t in largest.tasks)
     limited = plan_campaign(paths, CampaignConfig(element="Cu", card_set=FAST, out=tmp_path, limit=3))
     assert [t.site_id for t in limited.tasks] == [t.site_id for t in largest.tasks[:3]]
     # FMS 7 Å holds fewer atoms than the 9 Å cluster, so the fast set is estimated cheaper.

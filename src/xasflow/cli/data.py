@@ -21,6 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--no-splits", action="store_true", help="do not assign the published splits even when id lists exist"
     )
+    held = build.add_mutually_exclusive_group()
+    held.add_argument(
+        "--reserved",
+        type=Path,
+        default=None,
+        help="reserved-materials list (or folder of {El}_materials.txt) whose sites are left out; default: "
+        "$XASFLOW_RESERVED_DIR, a reserved/ folder in or above ROOT, or DATA_DIR/../reserved",
+    )
+    held.add_argument(
+        "--include-reserved", action="store_true", help="keep reserved materials (to build an evaluation set)"
+    )
     add_data_dir(build)
     build.set_defaults(handler=_build_feff)
 
@@ -60,18 +71,25 @@ def _id_lists_for(args: argparse.Namespace) -> dict[str, list[str]] | None:
 
 def _build_feff(args: argparse.Namespace) -> int:
     from xasflow.data.feff_tree import build_feff_dataset
+    from xasflow.data.reserved import ReservedSet, resolve_reserved
     from xasflow.errors import check_element
     from xasflow.fileio import check_output_file
 
     check_element(args.element)
     check_output_file(args.out, (".npz",))
     lists = _id_lists_for(args)
+    if args.include_reserved:
+        reserved = ReservedSet(args.element)
+    else:
+        reserved = resolve_reserved(args.element, args.reserved, args.data_dir, [args.root])
+        print(f"reserved: {reserved.describe()}")
     dataset, report = build_feff_dataset(
         args.root,
         args.element,
         id_lists=lists,
         drop_outliers=not args.keep_outliers,
         progress=lambda it, n: progress(it, n, desc=f"{args.element} xmu.dat"),
+        exclude_materials=reserved.materials,
     )
     for err in report.skipped:
         report_problem(err)

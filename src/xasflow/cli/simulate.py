@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sites", default="inequivalent", help="inequivalent (default), all, or comma-separated site indices"
     )
     parser.add_argument("--symprec", type=float, default=0.01, help="symmetry tolerance in Å (default 0.01)")
-    parser.add_argument("--cards", default="published", help="card set: published (default) or fast")
+    parser.add_argument(
+        "--cards", default="published", help="card set: published (default), screening or fast (docs/simulation.md)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output root (Lightshow layout below ROOT/El)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=1, help="local Dask worker processes (default 1)")
@@ -39,6 +41,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--retries", type=int, default=1, help="resubmissions of a failed site (default 1)")
     parser.add_argument("--report", type=Path, default=None, help="report JSON (default ROOT/El/simulate_report.json)")
     parser.add_argument("--plan", action="store_true", help="print the sites and estimated CPU time; run nothing")
+    parser.add_argument(
+        "--ladder",
+        default="default",
+        help="SCF retry ladder: default (card changes tried in order when FEFF fails) or none",
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="run again sites that failed every rung of the ladder earlier"
+    )
+    reserved = parser.add_mutually_exclusive_group()
+    reserved.add_argument(
+        "--reserved",
+        type=Path,
+        default=None,
+        help="reserved-materials list (or a folder of {El}_materials.txt) whose sites are never simulated; "
+        "default: $XASFLOW_RESERVED_DIR, a reserved/ folder in or above the inputs, or DATA_DIR/../reserved",
+    )
+    reserved.add_argument(
+        "--include-reserved", action="store_true", help="simulate reserved materials too (evaluation sets only)"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="data root whose ../reserved folder is searched (default: none)"
+    )
     parser.set_defaults(handler=_simulate)
 
 
@@ -48,15 +72,22 @@ def _hms(seconds: float) -> str:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from xasflow.data.reserved import ReservedSet, resolve_reserved
     from xasflow.data.sites import check_symprec
     from xasflow.errors import XasflowError
     from xasflow.simulation.campaign import CampaignConfig, default_report_path, plan_campaign, run_campaign
     from xasflow.simulation.cards import get_card_set
+    from xasflow.simulation.ladder import get_ladder
 
     if args.workers < 1:
         raise XasflowError("--workers must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise XasflowError("--timeout must be positive")
+    if args.include_reserved:
+        reserved = ReservedSet(args.element)
+    else:
+        reserved = resolve_reserved(args.element, args.reserved, args.data_dir, list(args.paths))
+    print(f"reserved: {reserved.describe()}" if not args.include_reserved else "reserved: --include-reserved")
     config = CampaignConfig(
         element=args.element,
         card_set=get_card_set(args.cards),
@@ -67,6 +98,9 @@ def _simulate(args: argparse.Namespace) -> int:
         limit=args.limit,
         timeout=args.timeout,
         retries=max(0, args.retries),
+        ladder=get_ladder(args.ladder),
+        reserved=reserved,
+        retry_failed=args.retry_failed,
     )
     plan = plan_campaign(args.paths, config, progress=lambda files: progress(files, len(files), desc="structures"))
     problems = [*plan.problems, *(f"{c.site_id}: {c.reason}" for c in plan.conflicts)]
@@ -77,13 +111,21 @@ def _simulate(args: argparse.Namespace) -> int:
         report_problem(f"... {len(problems) - _MAX_PRINTED} more problems ({where})")
     print(
         f"{plan.structures} structures, {len(plan.tasks)} sites to run, {len(plan.done)} finished earlier, "
-        f"{len(plan.conflicts)} conflicting, {len(plan.problems)} input problems; "
-        f"estimated CPU time {_hms(plan.estimated_cpu_seconds)} (card set {config.card_set.name})"
+        f"{len(plan.given_up)} given up earlier, {len(plan.conflicts)} conflicting, "
+        f"{len(plan.problems)} input problems, {len(plan.reserved)} reserved (excluded); "
+        f"estimated CPU time {_hms(plan.estimated_cpu_seconds)} (card set {config.card_set.name}, "
+        f"retry ladder {config.ladder.name})"
     )
+    if plan.reserved:
+        print(f"excluded as reserved for evaluation: {', '.join(o.site_id for o in plan.reserved)}")
     if args.plan:
+        estimates = ", ".join(f"{name} {_hms(sec)}" for name, sec in plan.estimates_by_set.items())
+        print(f"estimated CPU time of these sites by card set (one core, excluding ladder retries): {estimates}")
         print(f"{'site':<24} {'atoms':>6} {'fms':>5} {'est_s':>8}")
         for task in plan.tasks:
             print(f"{task.site_id:<24} {task.n_atoms:>6} {task.n_fms:>5} {task.est_seconds:>8.0f}")
+        for outcome in plan.reserved:
+            print(f"{outcome.site_id:<24} {'reserved: excluded':>21}")
         return 1 if problems else 0
     report_path = args.report or default_report_path(config)
     if not plan.tasks:
@@ -98,9 +140,12 @@ def _simulate(args: argparse.Namespace) -> int:
         if outcome.status in ("failed", "timeout"):
             report_problem(f"{outcome.site_id}: {outcome.reason}")
     counts = report.counts()
+    rungs = ", ".join(f"{k} {v}" for k, v in report.rung_counts().items()) or "none"
     print(
-        f"finished {counts.get('finished', 0)}, failed {counts.get('failed', 0) + counts.get('timeout', 0)}, "
-        f"skipped {counts.get('skipped', 0)}, conflicts {counts.get('conflict', 0)} in {_hms(report.wall_seconds)} "
+        f"finished {counts.get('finished', 0)} (by rung: {rungs}), "
+        f"failed {counts.get('failed', 0) + counts.get('timeout', 0)}, "
+        f"skipped {counts.get('skipped', 0)}, given up earlier {counts.get('given-up', 0)}, "
+        f"reserved {counts.get('reserved', 0)}, conflicts {counts.get('conflict', 0)} in {_hms(report.wall_seconds)} "
         f"({report.sites_per_hour:.1f} sites/hour); report: {report_path}"
     )
     return 1 if problems or counts.get("failed") or counts.get("timeout") else 0

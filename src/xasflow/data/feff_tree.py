@@ -32,9 +32,15 @@ class BuildReport:
     skipped: list[InputError] = field(default_factory=list)
     outlier_ids: list[str] = field(default_factory=list)
     unlisted_ids: list[str] = field(default_factory=list)
+    reserved_ids: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"{self.found} sites found, {len(self.skipped)} skipped as unreadable"]
+        if self.reserved_ids:
+            out.append(
+                f"{len(self.reserved_ids)} sites of reserved materials excluded (kept for independent evaluation): "
+                + ", ".join(self.reserved_ids)
+            )
         if self.unfinished:
             out.append(f"{len(self.unfinished)} site folders have no xmu.dat (unfinished calculations, ignored)")
         out.append(f"{len(self.outlier_ids)} outliers (point outside mean ± 2.5 std) dropped")
@@ -49,6 +55,7 @@ def build_feff_dataset(
     id_lists: dict[str, list[str]] | None = None,
     drop_outliers: bool = True,
     progress: Callable[[Iterator[FeffSite], int], Iterator[FeffSite]] | None = None,
+    exclude_materials: frozenset[str] = frozenset(),
 ) -> tuple[XASDataset, BuildReport]:
     """Process every ``xmu.dat`` of a raw tree into a dataset.
 
@@ -63,12 +70,22 @@ def build_feff_dataset(
         Apply the published outlier filter over all readable spectra.
     progress
         Wraps the site iterator (e.g. ``tqdm``); receives it and the total.
+    exclude_materials
+        Materials whose ``element`` sites are reserved (:mod:`xasflow.data.reserved`): left out and
+        listed in ``report.reserved_ids``.
     """
     all_sites = list(iter_sites(root, element))
+    reserved = [s for s in all_sites if s.material_id in exclude_materials]
+    all_sites = [s for s in all_sites if s.material_id not in exclude_materials]
     sites = [s for s in all_sites if is_finished(s)]
-    report = BuildReport(found=len(all_sites), unfinished=[s.site_id for s in all_sites if not is_finished(s)])
+    report = BuildReport(
+        found=len(all_sites) + len(reserved),
+        unfinished=[s.site_id for s in all_sites if not is_finished(s)],
+        reserved_ids=[s.site_id for s in reserved],
+    )
     if not sites:
-        raise XasflowError(f"{root}: no {element} FEFF-XANES sites found")
+        what = f" outside the {len(reserved)} reserved ones" if reserved else ""
+        raise XasflowError(f"{root}: no {element} FEFF-XANES sites found{what}")
     structures_ok: dict[Path, object] = {}
     ids: list[str] = []
     spectra: list[np.ndarray] = []
@@ -113,6 +130,7 @@ def build_feff_dataset(
             "root": str(root),
             "outliers_dropped": len(report.outlier_ids),
             "skipped": len(report.skipped),
+            "reserved_excluded": report.reserved_ids,
         },
     )
     return dataset, report

@@ -13,26 +13,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
+from xasflow.data.reserved import ReservedSet
 from xasflow.data.sites import DEFAULT_SYMPREC, absorbing_sites, parse_selection
 from xasflow.errors import InputError, XasflowError, check_element
 from xasflow.io.structures import collect_inputs, read_structure
-from xasflow.simulation.cards import CardSet
+from xasflow.simulation.cards import CARD_SETS, CardSet
 from xasflow.simulation.inputs import build_site_input
+from xasflow.simulation.ladder import DEFAULT_LADDER, RetryLadder
 from xasflow.simulation.output import SiteState, site_dir, site_status, write_text
 from xasflow.simulation.runner import SiteOutcome, SiteTask, feff_version, simulate_site
-
-#: Cost model ``seconds ≈ OVERHEAD + COEFFICIENT · n_fms^2.5`` (n_fms: atoms inside the FMS sphere),
-#: fitted to runs on this machine (one core, glibc setting on); see docs/simulation.md.
-COST_OVERHEAD_S = 30.0
-COST_COEFFICIENT = 2.0e-3
-COST_EXPONENT = 2.5
 
 ORDERS = ("largest", "smallest")
 
 
-def estimate_seconds(n_fms: int) -> float:
-    """Estimated single-core wall time (s) of one site with ``n_fms`` atoms in the FMS sphere."""
-    return COST_OVERHEAD_S + COST_COEFFICIENT * float(n_fms) ** COST_EXPONENT
+def estimate_seconds(n_fms: int, card_set: CardSet | None = None, n_atoms: int | None = None) -> float:
+    """Estimated single-core CPU time (s) of one site with ``n_fms`` atoms in the FMS sphere.
+
+    Uses the card set's fitted cost model (:class:`~xasflow.simulation.cards.CostModel`).
+    """
+    from xasflow.simulation.cards import PUBLISHED
+
+    return (card_set or PUBLISHED).estimate_seconds(n_fms, n_atoms)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,14 @@ class CampaignConfig:
     timeout
         Per-site wall-time limit (s), ``None`` for none.
     retries
-        How many times a failed or timed-out site is resubmitted.
+        How many times a failed or timed-out site is resubmitted (a site that failed every
+        rung of the retry ladder is not: it would fail the same way).
+    ladder
+        Card changes tried in order when FEFF fails on a site (:mod:`xasflow.simulation.ladder`).
+    reserved
+        Materials whose ``element`` sites are reserved for evaluation: never simulated.
+    retry_failed
+        Run sites again that failed every rung of the same ladder in an earlier run.
     """
 
     element: str
@@ -63,6 +73,9 @@ class CampaignConfig:
     timeout: float | None = None
     retries: int = 1
     symprec: float = DEFAULT_SYMPREC
+    ladder: RetryLadder = DEFAULT_LADDER
+    reserved: ReservedSet | None = None
+    retry_failed: bool = False
 
     def __post_init__(self) -> None:
         check_element(self.element)
@@ -96,6 +109,10 @@ class Plan:
     conflicts: list[SiteOutcome] = field(default_factory=list)
     problems: list[InputError] = field(default_factory=list)
     structures: int = 0
+    reserved: list[SiteOutcome] = field(default_factory=list)
+    given_up: list[SiteOutcome] = field(default_factory=list)
+    #: Estimated CPU seconds of the tasks to run under every named card set (same sites).
+    estimates_by_set: dict[str, float] = field(default_factory=dict)
 
     @property
     def estimated_cpu_seconds(self) -> float:
@@ -114,6 +131,9 @@ def plan_campaign(
         raise XasflowError("; ".join(str(p) for p in plan.problems) or "no structure files given")
     used_ids: dict[str, Path] = {}
     candidates: list[SiteTask] = []
+    by_set: dict[str, dict[str, float]] = {}
+    reserved = config.reserved or ReservedSet(config.element)
+    rungs = config.ladder.plan(config.card_set.cards)
     for path in progress(files) if progress else files:
         try:
             structure = read_structure(path)
@@ -127,12 +147,30 @@ def plan_campaign(
             plan.problems.append(err)
             continue
         plan.structures += 1
+        if material in reserved:
+            for index in sites:
+                plan.reserved.append(
+                    SiteOutcome(
+                        site_id=f"{material}_{index:03d}",
+                        material_id=material,
+                        site=index,
+                        status="reserved",
+                        reason=f"{material} is reserved for independent evaluation of {config.element} "
+                        f"({reserved.source}); not simulated",
+                    )
+                )
+            continue
         for index in sites:
             try:
                 inp = build_site_input(structure, index, config.element, config.card_set, material, source=path)
             except InputError as err:
                 plan.problems.append(err)
                 continue
+            distances = np.linalg.norm(inp.coords, axis=1)
+            by_set[f"{material}_{index:03d}"] = {
+                name: card.estimate_seconds(int((distances <= card.fms_radius_for(distances)).sum()), inp.n_atoms)
+                for name, card in CARD_SETS.items()
+            }
             candidates.append(
                 SiteTask(
                     material_id=material,
@@ -144,24 +182,36 @@ def plan_campaign(
                     poscar=poscar,
                     n_atoms=inp.n_atoms,
                     n_fms=inp.n_fms,
-                    est_seconds=round(estimate_seconds(inp.n_fms), 1),
+                    est_seconds=round(config.card_set.estimate_seconds(inp.n_fms, inp.n_atoms), 1),
                     source=str(path),
+                    rungs=rungs,
+                    ladder=config.ladder.name,
+                    retry_failed=config.retry_failed,
                 )
             )
     candidates.sort(key=lambda t: (t.est_seconds, t.material_id, t.site), reverse=config.order == "largest")
     if config.limit is not None:
         candidates = candidates[: config.limit]
     fingerprint = config.card_set.fingerprint()
+    ladder = None if config.retry_failed else config.ladder.name
     for task in candidates:
         status = site_status(
-            site_dir(config.out, config.element, task.material_id, task.site), task.card_set, fingerprint, task.element
+            site_dir(config.out, config.element, task.material_id, task.site),
+            task.card_set,
+            fingerprint,
+            task.element,
+            ladder=ladder,
         )
         if status.state is SiteState.DONE:
             plan.done.append(_outcome(task, "skipped", "finished earlier", status.seconds or 0.0))
+        elif status.state is SiteState.GAVE_UP:
+            plan.given_up.append(_outcome(task, "given-up", status.reason))
         elif status.state is SiteState.CONFLICT:
             plan.conflicts.append(_outcome(task, "conflict", status.reason))
         else:
             plan.tasks.append(task)
+    for name in CARD_SETS:
+        plan.estimates_by_set[name] = sum(by_set[t.site_id][name] for t in plan.tasks)
     return plan
 
 
@@ -206,6 +256,14 @@ class CampaignReport:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
         return counts
 
+    def rung_counts(self) -> dict[str, int]:
+        """Finished sites per retry-ladder rung (which card change made FEFF finish)."""
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes:
+            if outcome.status == "finished":
+                counts[outcome.rung or "as-set"] = counts.get(outcome.rung or "as-set", 0) + 1
+        return counts
+
     @property
     def sites_per_hour(self) -> float:
         finished = self.counts().get("finished", 0)
@@ -226,6 +284,16 @@ class CampaignReport:
             "workers": self.workers,
             "interrupted": self.interrupted,
             "counts": self.counts(),
+            "retry_ladder": {
+                "name": cfg.ladder.name,
+                "rungs": [{"name": r.name, "change": r.description} for r in cfg.ladder.rungs],
+                "finished_by_rung": self.rung_counts(),
+            },
+            "reserved": {
+                "source": cfg.reserved.source if cfg.reserved else "",
+                "materials": len(cfg.reserved.materials) if cfg.reserved else 0,
+                "sites_excluded": [o.site_id for o in self.outcomes if o.status == "reserved"],
+            },
             "sites_per_hour": round(self.sites_per_hour, 2),
             "site_seconds_finished": round(sum(o.seconds for o in self.outcomes if o.status == "finished"), 1),
             "cpu_seconds_finished": round(
@@ -259,7 +327,7 @@ def run_campaign(
     report_path = report_path or default_report_path(config)
     report = CampaignReport(
         config=config,
-        outcomes=[*plan.done, *plan.conflicts],
+        outcomes=[*plan.done, *plan.conflicts, *plan.given_up, *plan.reserved],
         problems=list(plan.problems),
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         workers=max(1, len(client.scheduler_info().get("workers", {}))),
@@ -298,7 +366,8 @@ def run_campaign(
             except Exception as exc:  # worker died or an unexpected bug: record, maybe retry
                 outcome = _outcome(task, "failed", f"{type(exc).__name__}: {exc}")
             attempts[task.site_id].append(outcome.reason)
-            if outcome.status in ("failed", "timeout") and len(attempts[task.site_id]) <= config.retries:
+            retry = outcome.status in ("failed", "timeout") and not outcome.gave_up
+            if retry and len(attempts[task.site_id]) <= config.retries:
                 retry = submit(task, len(attempts[task.site_id]) + 1, rank)
                 futures[retry] = (task, rank)
                 pending.add(retry)

@@ -152,13 +152,17 @@ def build_site_input(
         raise InputError(source, f"site {site}: no neighbour within the SCF radius {card_set.scf_radius} Å")
     rows = potentials_for_cluster(structure, element, symbols)
     ipot_of = {tag: ipot for ipot, _, tag, _ in rows[1:]}
+    cards = dict(card_set.cards)
+    fms_radius = card_set.fms_radius_for(distances)
+    if card_set.fms_atoms is not None:
+        cards["FMS"] = card_set.fms_card(distances)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         header = str(Header(structure, source=material_id, comment=f"xasflow site {site} {element} K-edge"))
     text = "\n\n".join(
         [
             header.rstrip(),
-            Tags(card_set.cards).get_str(),
+            Tags(cards).get_str(),
             _format_potentials(rows),
             _format_atoms(symbols, coords, ipot_of, element),
         ]
@@ -172,8 +176,46 @@ def build_site_input(
         symbols=tuple(symbols),
         coords=coords,
         n_atoms=n_atoms,
-        n_fms=int((distances <= card_set.fms_radius).sum()),
+        n_fms=int((distances <= fms_radius).sum()),
     )
+
+
+_CARD_LINE = re.compile(r"^([A-Z_0-9]+)\b")
+
+
+def replace_cards(text: str, overrides: dict[str, str]) -> str:
+    """``feff.inp`` text with the cards in ``overrides`` replaced (continuation lines included).
+
+    Raises
+    ------
+    InputError
+        If a card to replace is absent from the input.
+    """
+    lines = text.splitlines()
+    out: list[str] = []
+    replaced: set[str] = set()
+    skipping = False
+    for line in lines:
+        match = _CARD_LINE.match(line.strip())
+        word = match.group(1).upper() if match else None
+        if word in ("POTENTIALS", "ATOMS", "END"):
+            skipping = False
+            out.append(line)
+            continue
+        if skipping and (word is None and line.strip() and not line.strip().startswith("*")):
+            continue  # continuation row of a replaced card (EGRID's k_grid lines)
+        skipping = False
+        if word in overrides and line.strip().split()[0].upper() == word:
+            value = overrides[word]
+            out.append(f"{word} {value}" if not value.startswith("\n") else word + value)
+            replaced.add(word)
+            skipping = True
+            continue
+        out.append(line)
+    missing = set(overrides) - replaced
+    if missing:
+        raise InputError("feff.inp", f"cards {', '.join(sorted(missing))} not found to replace")
+    return "\n".join(out) + "\n"
 
 
 # --- reading feff.inp back (for comparisons and checks) ---------------------------------------

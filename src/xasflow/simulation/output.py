@@ -36,6 +36,7 @@ class SiteState(StrEnum):
     EMPTY = "empty"  # nothing, or an unfinished run of the same card set: run it
     DONE = "done"  # finished with the same card set and a valid xmu.dat: skip
     CONFLICT = "conflict"  # another card set, or not made by xasflow: never touch
+    GAVE_UP = "gave-up"  # every rung of the same retry ladder failed earlier: skip unless asked
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,12 @@ def read_marker(folder: Path) -> dict | None:
         return {}
 
 
-def site_status(folder: Path, card_set: str, fingerprint: str, element: str) -> SiteStatus:
-    """Classify an output site folder for a run with ``card_set``."""
+def site_status(folder: Path, card_set: str, fingerprint: str, element: str, ladder: str | None = None) -> SiteStatus:
+    """Classify an output site folder for a run with ``card_set``.
+
+    With ``ladder``, a site whose earlier run failed on every rung of that same ladder is
+    ``GAVE_UP`` (a rerun would repeat the same failures); ``ladder=None`` retries it.
+    """
     if not folder.exists() or not any(p for p in folder.iterdir() if not p.name.startswith(".")):
         return SiteStatus(SiteState.EMPTY)
     marker = read_marker(folder)
@@ -74,6 +79,12 @@ def site_status(folder: Path, card_set: str, fingerprint: str, element: str) -> 
         except InputError:
             return SiteStatus(SiteState.EMPTY, "previous xmu.dat is unreadable; rerunning")
         return SiteStatus(SiteState.DONE, seconds=marker.get("seconds"))
+    if ladder is not None and marker.get("gave_up") and marker.get("ladder") == ladder:
+        return SiteStatus(
+            SiteState.GAVE_UP,
+            f"every rung of retry ladder {ladder!r} failed in an earlier run ({folder / MARKER}); "
+            "--retry-failed tries again",
+        )
     return SiteStatus(SiteState.EMPTY)
 
 

@@ -11,13 +11,14 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from xasflow.data.xmu import spectrum_from_xmu
 from xasflow.errors import InputError
 from xasflow.io.omnixas import make_site_id
+from xasflow.simulation.inputs import replace_cards
 from xasflow.simulation.output import (
     SiteState,
     poscar_path,
@@ -52,7 +53,11 @@ def feff_version() -> str:
 
 @dataclass(frozen=True)
 class SiteTask:
-    """Everything a worker needs to simulate one site (inputs are generated on the client)."""
+    """Everything a worker needs to simulate one site (inputs are generated on the client).
+
+    ``rungs`` is the retry ladder as ``(rung name, card overrides)`` pairs, tried in order
+    (:mod:`xasflow.simulation.ladder`); empty means one plain run.
+    """
 
     material_id: str
     site: int
@@ -65,6 +70,9 @@ class SiteTask:
     n_fms: int
     est_seconds: float
     source: str = ""
+    rungs: tuple[tuple[str, dict[str, str]], ...] = ()
+    ladder: str = "none"
+    retry_failed: bool = False
 
     @property
     def site_id(self) -> str:
@@ -73,7 +81,12 @@ class SiteTask:
 
 @dataclass
 class SiteOutcome:
-    """Result of one attempt at one site (``status``: finished, skipped, failed, timeout, conflict)."""
+    """Result of one attempt at one site.
+
+    ``status``: finished, skipped, failed, timeout, conflict, reserved or given-up. ``rung`` names the
+    ladder rung that finished; ``rungs_tried`` lists every FEFF run (rung, status, reason, seconds);
+    ``gave_up`` is true when every rung of a ladder failed (a rerun would fail the same way).
+    """
 
     site_id: str
     material_id: str
@@ -86,6 +99,9 @@ class SiteOutcome:
     n_atoms: int = 0
     est_seconds: float = 0.0
     cpu_seconds: float | None = None
+    rung: str = ""
+    rungs_tried: list[dict] = field(default_factory=list)
+    gave_up: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -179,9 +195,13 @@ def simulate_site(task: SiteTask, out_root: str | Path, timeout: float | None = 
         est_seconds=task.est_seconds,
     )
     folder = site_dir(out_root, task.element, task.material_id, task.site)
-    status = site_status(folder, task.card_set, task.fingerprint, task.element)
+    ladder = None if task.retry_failed else task.ladder
+    status = site_status(folder, task.card_set, task.fingerprint, task.element, ladder=ladder)
     if status.state is SiteState.DONE:
         outcome.status, outcome.reason, outcome.seconds = "skipped", "finished earlier", status.seconds or 0.0
+        return outcome
+    if status.state is SiteState.GAVE_UP:
+        outcome.status, outcome.reason = "given-up", status.reason
         return outcome
     if status.state is SiteState.CONFLICT:
         outcome.status, outcome.reason = "conflict", status.reason
@@ -202,17 +222,69 @@ def simulate_site(task: SiteTask, out_root: str | Path, timeout: float | None = 
         "source": task.source,
         "feff": feff_version(),
         "n_atoms": task.n_atoms,
+        "ladder": task.ladder,
         "status": "running",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": outcome.host,
     }
     write_marker(folder, marker)
     write_text(folder / "feff.inp", task.feff_inp)
+    rungs = task.rungs or (("as-set", {}),)
+    for index, (rung, overrides) in enumerate(rungs):
+        text = replace_cards(task.feff_inp, overrides) if overrides else task.feff_inp
+        marker.update(rung=rung, rung_index=index, cards_changed=overrides)
+        if index:
+            write_marker(folder, marker)  # an interrupted run shows which rung it was on
+        kind, reason, seconds, cpu = _attempt(text, task, out_root, folder, timeout)
+        outcome.rungs_tried.append(
+            {"rung": rung, "cards_changed": overrides, "status": kind, "reason": reason, "seconds": seconds}
+        )
+        outcome.seconds = round(outcome.seconds + seconds, 1)
+        if kind == "finished":
+            outcome.status, outcome.rung, outcome.cpu_seconds, outcome.reason = "finished", rung, cpu, ""
+            if overrides:
+                write_text(folder / "feff.inp", text)  # the input that produced xmu.dat
+            break
+        outcome.status = kind
+        if kind == "timeout":
+            break  # a later rung is no cheaper: the ladder ends here
+    if outcome.status != "finished":
+        if len(outcome.rungs_tried) == 1:
+            outcome.reason = outcome.rungs_tried[0]["reason"]
+        else:
+            outcome.reason = "; ".join(f"rung {t['rung']}: {t['reason']}" for t in outcome.rungs_tried)
+        outcome.gave_up = outcome.status == "failed" and len(rungs) > 1 and len(outcome.rungs_tried) == len(rungs)
+        if outcome.gave_up:
+            outcome.reason = f"every rung of retry ladder {task.ladder!r} failed: {outcome.reason}"
+    marker.update(
+        status=outcome.status,
+        reason=outcome.reason,
+        seconds=outcome.seconds,
+        cpu_seconds=outcome.cpu_seconds,
+        rungs_tried=outcome.rungs_tried,
+        gave_up=outcome.gave_up,
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    if outcome.status != "finished":
+        marker.pop("rung", None)
+    write_marker(folder, marker)
+    return outcome
+
+
+def _attempt(
+    text: str, task: SiteTask, out_root: Path, folder: Path, timeout: float | None
+) -> tuple[str, str, float, float | None]:
+    """One FEFF run of ``text``; on success ``xmu.dat`` is moved into ``folder`` atomically.
+
+    Returns ``(status, reason, wall seconds, CPU seconds)`` with status finished, failed or timeout.
+    The files of a failed run are kept in ``ROOT/.work/failed/``.
+    """
     work = out_root / WORK_DIR / f"{task.element}_{task.material_id}_{task.site:03d}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    start = time.monotonic()
     try:
-        (work / "feff.inp").write_text(task.feff_inp)
+        (work / "feff.inp").write_text(text)
         seconds, cpu = run_feff(work / "feff.inp", work, timeout)
         try:
             spectrum_from_xmu(work / "xmu.dat", task.element)
@@ -220,25 +292,16 @@ def simulate_site(task: SiteTask, out_root: str | Path, timeout: float | None = 
             raise FeffFailure("failed", f"FEFF output unusable: {exc.message}") from None
         shutil.copyfile(work / "xmu.dat", work / "xmu.dat.copy")
         os.replace(work / "xmu.dat.copy", folder / "xmu.dat")  # same file system: atomic
-        outcome.status, outcome.seconds = "finished", round(seconds, 1)
-        outcome.cpu_seconds = cpu
+        return "finished", "", round(seconds, 1), cpu
     except FeffFailure as exc:
-        outcome.status, outcome.reason = exc.kind, exc.reason
+        reason = exc.reason
         # Keep the last failed attempt's files for inspection (FEFF's own logs say more than its exit).
         kept = out_root / WORK_DIR / "failed" / work.name
         shutil.rmtree(kept, ignore_errors=True)
         kept.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             os.replace(work, kept)
-            outcome.reason += f" (files kept in {kept})"
+            reason += f" (files kept in {kept})"
+        return exc.kind, reason, round(time.monotonic() - start, 1), None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    marker.update(
-        status=outcome.status,
-        reason=outcome.reason,
-        seconds=outcome.seconds,
-        cpu_seconds=outcome.cpu_seconds,
-        finished=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-    write_marker(folder, marker)
-    return outcome

@@ -1,0 +1,137 @@
+"""Resumable Fe/Mn campaign: inequivalent sites of the shared structures, smallest first, alternating elements.
+
+Usage::
+
+    python scripts/fe_mn_campaign.py STRUCTURES --out /work/cache/feff/fe_mn --cards screening \
+        --timeout 1800 --hours 1.5 [--workers 1 | --scheduler tcp://HOST:8786]
+
+Plans each element once (``xasflow.simulation.campaign.plan_campaign``: reserved materials excluded,
+finished and given-up sites skipped, inputs built), then runs one site at a time, Fe, Mn, Fe, ...
+(smallest estimated cost first within each element) on one Dask client, until the sites or ``--hours``
+run out. Each element's report is ``OUT/{El}/simulate_report_{start}.json``, rewritten after every
+site. Rerunning the same command resumes: finished sites are skipped, sites that failed every rung of
+the retry ladder are not tried again (``--retry-failed`` does), an interrupted site is rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from xasflow.data.reserved import resolve_reserved
+from xasflow.simulation.campaign import CampaignConfig, CampaignReport, Plan, local_client, plan_campaign, run_campaign
+from xasflow.simulation.cards import get_card_set
+from xasflow.simulation.ladder import get_ladder
+
+ELEMENTS = ("Fe", "Mn")
+
+
+def _interleave(plans: dict[str, Plan]) -> list[tuple[str, object]]:
+    lanes = [[(el, t) for t in plan.tasks] for el, plan in plans.items()]
+    return [pair for group in itertools.zip_longest(*lanes) for pair in group if pair is not None]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("structures", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--cards", default="screening")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="per FEFF run (s)")
+    parser.add_argument("--hours", type=float, default=None, help="start no new site after this many hours")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--scheduler", default=None)
+    parser.add_argument("--ladder", default="default")
+    parser.add_argument("--retry-failed", action="store_true")
+    parser.add_argument("--reserved", type=Path, default=None, help="folder of {El}_materials.txt")
+    parser.add_argument("--elements", default=",".join(ELEMENTS))
+    parser.add_argument("--plan", action="store_true", help="print the interleaved order and estimates; run nothing")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M")
+    plans: dict[str, Plan] = {}
+    for element in args.elements.split(","):
+        config = CampaignConfig(
+            element=element,
+            card_set=get_card_set(args.cards),
+            out=out,
+            order="smallest",
+            timeout=args.timeout,
+            retries=0,
+            ladder=get_ladder(args.ladder),
+            reserved=resolve_reserved(element, args.reserved, paths=list(args.structures)),
+            retry_failed=args.retry_failed,
+        )
+        plans[element] = plan_campaign(args.structures, config)
+        p = plans[element]
+        print(
+            f"{element}: {len(p.tasks)} to run, {len(p.done)} finished earlier, {len(p.given_up)} given up, "
+            f"{len(p.reserved)} reserved ({config.reserved.describe()}), {len(p.conflicts)} conflicts",
+            flush=True,
+        )
+    if args.plan:
+        total = 0.0
+        for element, task in _interleave(plans):
+            total += task.est_seconds
+            sizes = f"atoms {task.n_atoms:>4} fms {task.n_fms:>4}"
+            print(f"{element} {task.site_id:<16} {sizes} est {task.est_seconds:>6.0f} s")
+        for name in plans[next(iter(plans))].estimates_by_set:
+            hours = sum(p.estimates_by_set[name] for p in plans.values()) / 3600
+            print(f"estimated CPU hours of all remaining sites with card set {name}: {hours:.1f}")
+        return 0
+    reports = {
+        el: CampaignReport(
+            config=p.config,
+            outcomes=[*p.done, *p.conflicts, *p.given_up, *p.reserved],
+            problems=list(p.problems),
+            started=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        for el, p in plans.items()
+    }
+    paths = {el: out / el / f"simulate_report_{stamp}.json" for el in plans}
+    for el, report in reports.items():
+        report.save(paths[el])
+    if args.scheduler:
+        from dask.distributed import Client
+
+        client = Client(args.scheduler, timeout="30s")
+    else:
+        client = local_client(args.workers)
+    start = time.monotonic()
+    scratch = out / ".work" / f"round_report_{stamp}.json"
+    try:
+        for element, task in _interleave(plans):
+            if args.hours is not None and time.monotonic() - start > 3600 * args.hours:
+                print(f"time budget of {args.hours} h reached; rerun the command to continue", flush=True)
+                break
+            report = reports[element]
+            done = run_campaign(Plan(config=plans[element].config, tasks=[task]), client, scratch)
+            report.outcomes.extend(done.outcomes)
+            report.wall_seconds = time.monotonic() - start  # campaign wall time so far (both elements)
+            report.workers = done.workers
+            report.save(paths[element])
+            o = done.outcomes[-1]
+            print(
+                f"{datetime.now(UTC):%H:%M:%S} {element} {o.site_id:<16} atoms {o.n_atoms:>4} {o.status:<8} "
+                f"rung {o.rung or '-':<12} {o.seconds:>7.1f} s  {o.reason[:160]}",
+                flush=True,
+            )
+    except KeyboardInterrupt:
+        for report in reports.values():
+            report.interrupted = True
+        raise
+    finally:
+        for el, report in reports.items():
+            report.save(paths[el])
+        scratch.unlink(missing_ok=True)
+        client.close()
+        if args.scheduler is None and client.cluster is not None:
+            client.cluster.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
