@@ -154,7 +154,9 @@ def test_featurize_catalogue(catalogue) -> None:
 def test_simulate_plan_catalogue(catalogue) -> None:
     root, _ = catalogue
     done = _run_catalogue(catalogue, "simulate", "--out", str(root / "sim"), "--plan")
-    planned = {line.split()[0].rsplit("_", 1)[0] for line in done.stdout.splitlines()[2:] if line.strip()}
+    lines = done.stdout.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("site ")) + 1 :]
+    planned = {line.split()[0].rsplit("_", 1)[0] for line in table if line.strip()}
     assert planned == {Path(n).stem for n in GOOD_STRUCTURES}
     assert not (root / "sim").exists()
 
