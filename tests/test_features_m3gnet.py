@@ -107,6 +107,8 @@ def test_featurizer_start_up_leaves_out_lightning_and_dynamo_until_used() -> Non
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     # Deferred at start-up; still there, for real, as soon as someone uses them.
     assert done.stdout.split("\n")[:2] == ["False _Deferred", "True module"]
+
+
 def test_all_blocks_featurizer_extends_the_published_features(m3gnet, published_cu_val, cu_tree):
     ids, published = published_cu_val
     material, site = parse_site_id(ids[0])

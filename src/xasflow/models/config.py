@@ -77,6 +77,7 @@ class ModelConfig:
     def code_width(self) -> int:
         """Input columns added by the element code."""
         return code_width(self.encoding, self.conditioning)
+
     head: str = "direct"
     n_components: int = 32
 
