@@ -77,5 +77,9 @@ COMMON="--data-dir /work/shared/data/omnixas --cache-dir /work/cache/accuracy/cv
 /work/main/.venv/bin/python -m xasflow.cli.main select run $COMMON --modes tuned --sets Ti_VASP,Cu_VASP,Cr_FEFF,Ni_FEFF,Ti_FEFF,V_FEFF,Co_FEFF \
   --candidates "$BEST|recentre,$BEST|ref-tune"
 
+# ---- 070_cu_fold2
+COMMON="--data-dir /work/shared/data/omnixas --cache-dir /work/cache/accuracy/cv --reserved /work/shared/data/reserved --dataset /work/cache/accuracy/Cu_FEFF_rich.npz --folds 5 --seeds 0 --sets Cu_FEFF --modes expert"
+/work/main/.venv/bin/python -m xasflow.cli.main select run $COMMON --only-folds 2 --candidates residual-noise --features m3gnet,m3gnet-env
+
 # ---- report + selection
 xasflow select report --cache-dir /work/cache/accuracy/cv --out results/selection/results.md --selected src/xasflow/training/selected.json
