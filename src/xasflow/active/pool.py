@@ -32,16 +32,9 @@ def default_reserved_dir(data_dir: str | Path | None = None) -> Path | None:
 
 def reserved_materials(folder: str | Path | None, element: str) -> set[str]:
     """Materials whose ``element`` sites are reserved for independent evaluation (empty without a list)."""
-    if folder is None:
-        return set()
-    path = Path(folder) / f"{element}_materials.txt"
-    if not path.exists():
-        return set()
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise InputError(path, f"cannot read the reserved-material list ({exc})") from exc
-    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    from xasflow.data.reserved import reserved_materials as read_reserved
+
+    return set(read_reserved(folder, element))
 
 
 @dataclass(frozen=True)

@@ -77,12 +77,9 @@ class CVSet:
 
 def reserved_materials(reserved_dir: Path | None, element: str) -> set[str]:
     """Materials held back for independent evaluation (``{El}_materials.txt``); empty without a folder."""
-    if reserved_dir is None:
-        return set()
-    path = Path(reserved_dir) / f"{element}_materials.txt"
-    if not path.is_file():
-        return set()
-    return {line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
+    from xasflow.data.reserved import reserved_materials as read_reserved
+
+    return set(read_reserved(reserved_dir, element))
 
 
 def _cv_set(dataset: XASDataset, source: str, reserved: set[str]) -> CVSet:
