@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from xasflow.data.reserved import resolve_reserved
-from xasflow.simulation.campaign import CampaignConfig, CampaignReport, Plan, local_client, plan_campaign, run_campaign
+from xasflow.parallel import start_client, stop_client
+from xasflow.simulation.campaign import CampaignConfig, CampaignReport, Plan, plan_campaign, run_campaign
 from xasflow.simulation.cards import get_card_set
 from xasflow.simulation.ladder import get_ladder
 
@@ -94,12 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = {el: out / el / f"simulate_report_{stamp}.json" for el in plans}
     for el, report in reports.items():
         report.save(paths[el])
-    if args.scheduler:
-        from dask.distributed import Client
-
-        client = Client(args.scheduler, timeout="30s")
-    else:
-        client = local_client(args.workers)
+    client = start_client(args.workers, args.scheduler)
     start = time.monotonic()
     scratch = out / ".work" / f"round_report_{stamp}.json"
     try:
@@ -127,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         for el, report in reports.items():
             report.save(paths[el])
         scratch.unlink(missing_ok=True)
-        client.close()
-        if args.scheduler is None and client.cluster is not None:
-            client.cluster.close()
+        stop_client(client)
     return 0
 
 
