@@ -129,14 +129,6 @@ def _learn(args: argparse.Namespace) -> int:
 
 
 def _client(args: argparse.Namespace):
-    from xasflow.errors import XasflowError
-    from xasflow.simulation.campaign import local_client
+    from xasflow.parallel import start_client
 
-    if args.scheduler is None:
-        return local_client(args.workers)
-    from dask.distributed import Client
-
-    try:
-        return Client(args.scheduler, timeout="30s")
-    except OSError as exc:
-        raise XasflowError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc})") from exc
+    return start_client(args.workers, args.scheduler)
