@@ -15,7 +15,6 @@ Run: ``python scripts/rank_experiment.py [--shared ../shared] [--out results/exp
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 from collections.abc import Callable
@@ -217,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     from xasflow.fileio import atomic_open
     from xasflow.inference.predictor import Predictor
     from xasflow.io.measured import read_measured
+    from xasflow.io.ranking import write_ranking
     from xasflow.io.structures import read_structure
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             config=default_config(element, foil[relative]),
         )
         stem = Path(relative).stem
-        _write_csv(result, args.out / f"{stem}.csv", atomic_open)
+        write_ranking(args.out / f"{stem}.csv", result)
         plot_match(result, args.out / f"{stem}.png", top=3)
         names = [e.candidate.source for e in result.entries]
         own = result.entries[names.index(truth)]
@@ -358,27 +358,6 @@ def _upper_bound(candidates, metric: str, draws: int, has_std: bool, match) -> d
             ]
             share[relative] = float(np.mean(hits))
     return {"noise": int(noise), "perturbed": float(sum(share.values())), "share": share}
-
-
-def _write_csv(result, path: Path, atomic_open) -> None:
-    names = sorted(result.entries[0].metrics)
-    with atomic_open(path, "w") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["rank", "source", "formula", "score", "shift_eV", "sigma_eV", "scale", *names])
-        for e in result.entries:
-            a = e.alignment
-            writer.writerow(
-                [
-                    e.rank,
-                    e.candidate.source,
-                    e.candidate.formula,
-                    f"{e.score:.6f}",
-                    f"{a.shift:.4f}",
-                    f"{a.sigma:.4f}",
-                    f"{a.scale:.5f}",
-                ]
-                + [f"{e.metrics[n]:.6f}" for n in names]
-            )
 
 
 if __name__ == "__main__":

@@ -68,7 +68,9 @@ def _match(args: argparse.Namespace) -> int:
     result = match(measured, candidates, element, metric=metric, config=config)
     _print_ranking(result)
     if args.out is not None:
-        _write_ranking(result, args.out)
+        from xasflow.io.ranking import write_ranking
+
+        write_ranking(args.out, result)
     if args.plot is not None:
         from xasflow.experiment.plot import plot_match
 
@@ -85,9 +87,6 @@ def _match(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-_COLUMNS = ("rank", "source", "formula", "score", "shift_eV", "sigma_eV", "scale", "shift_at_bound")
-
-
 def _print_ranking(result) -> None:
     m = result.measured
     print(f"{Path(m.source).name}: {result.element} K edge, E0 {m.e0:.2f} eV, edge step {m.edge_step:.4g}")
@@ -99,34 +98,6 @@ def _print_ranking(result) -> None:
             f"{e.rank:>4}  {e.candidate.formula:14s} {e.score:8.4f} {a.shift:+9.2f} {a.sigma:9.2f} "
             f"{a.scale:6.3f}  {e.candidate.source}{flag}"
         )
-
-
-def _write_ranking(result, path: Path) -> None:
-    from xasflow.fileio import atomic_open
-
-    names = sorted(result.entries[0].metrics)
-    with atomic_open(path, "w") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*_COLUMNS, *names, "metric", "measured", "e0_eV", "edge_step"])
-        for e in result.entries:
-            a = e.alignment
-            writer.writerow(
-                [
-                    e.rank,
-                    e.candidate.source,
-                    e.candidate.formula,
-                    f"{e.score:.6f}",
-                    f"{a.shift:.4f}",
-                    f"{a.sigma:.4f}",
-                    f"{a.scale:.5f}",
-                    int(a.shift_at_bound),
-                    *(f"{e.metrics[n]:.6f}" for n in names),
-                    result.metric,
-                    result.measured.source,
-                    f"{result.measured.e0:.3f}",
-                    f"{result.measured.edge_step:.6g}",
-                ]
-            )
 
 
 def _print_mixture(mixture) -> None:
