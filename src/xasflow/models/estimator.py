@@ -409,8 +409,8 @@ class XASRegressor(ParamsMixin):
             raise XasflowError("model is not trained")
 
     # ------------------------------------------------------------------ inference
-    def _forward(self, X: np.ndarray, elements) -> torch.Tensor:
-        """Members' outputs as one float32 tensor ``(n_members, n, 141)``."""
+    def predict_members(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> np.ndarray:
+        """Each member's spectra, shape ``(n_members, n, 141)``."""
         self._check_fitted()
         X = check_matrix(X, self.n_features, "features")
         features = torch.as_tensor(X, dtype=torch.float32)
@@ -419,19 +419,15 @@ class XASRegressor(ParamsMixin):
         torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
-                return torch.stack([net.eval()(features, codes) for net in self.networks_])
+                out = [net.eval()(features, codes).double().numpy() for net in self.networks_]
         finally:
             torch.set_num_threads(previous)
-
-    def predict_members(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> np.ndarray:
-        """Each member's spectra, shape ``(n_members, n, 141)``."""
-        return self._forward(X, elements).double().numpy()
+        return np.stack(out)
 
     def _mean_and_member_std(self, X, elements) -> tuple[np.ndarray, np.ndarray]:
-        # Reduced in float32 before converting: the members' stack is the largest array of a prediction.
-        members = self._forward(X, elements)
-        spread = members.std(dim=0) if len(members) > 1 else torch.zeros(members.shape[1:])
-        return members.mean(dim=0).double().numpy(), spread.double().numpy()
+        members = self.predict_members(X, elements)
+        spread = members.std(axis=0, ddof=1) if len(members) > 1 else np.zeros(members.shape[1:])
+        return members.mean(axis=0), spread
 
     def predict(
         self, X: np.ndarray, return_std: bool = False, elements: Sequence[str] | str | None = None
@@ -446,7 +442,7 @@ class XASRegressor(ParamsMixin):
             Untrained model, an element the model does not know, or ``return_std`` on an uncalibrated model.
         """
         if not return_std:
-            return self._forward(X, elements).mean(dim=0).double().numpy()
+            return self.predict_members(X, elements).mean(axis=0)
         mean, spread = self._mean_and_member_std(X, elements)
         return mean, self._calibrated(spread, self._labels(len(mean), elements))
 
