@@ -73,7 +73,7 @@ CANDIDATES: list[Candidate] = [
     Candidate(
         "a120_s5_k08",
         {"SCF": "5.0 0 30 0.2 3", "FMS": "9.0 0", "EGRID": egrid(0.08)},
-        4,
+        N_SITES,
         "FMS sphere holding >= 120 atoms (<= 9 Å), SCF 5 Å, k 0.08",
         fms_atoms=120,
     ),

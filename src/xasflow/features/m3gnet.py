@@ -44,10 +44,14 @@ class _Deferred(types.ModuleType):
     """Stands in for a module in ``sys.modules`` until one of its attributes is used, then imports it."""
 
     def __init__(self, name: str) -> None:
+        import importlib.machinery
         import importlib.util
 
         super().__init__(name)
-        self.__spec__ = importlib.util.find_spec(name)
+        # Located without importing the parent package (``find_spec`` of a submodule would import it).
+        parent, _, _ = name.rpartition(".")
+        parent_spec = sys.modules[parent].__spec__ if parent in sys.modules else importlib.util.find_spec(parent)
+        self.__spec__ = importlib.machinery.PathFinder.find_spec(name, parent_spec.submodule_search_locations)
         self.__path__ = list(self.__spec__.submodule_search_locations or [])
 
     def __getattr__(self, attr: str):
@@ -58,8 +62,9 @@ class _Deferred(types.ModuleType):
         return getattr(importlib.import_module(self.__name__), attr)
 
 
-#: Imported by torch_geometric at start-up but used only by ``torch.compile`` (~1 s, with sympy's printers).
-_DEFERRED = ("torch._dynamo",)
+#: Imported by torch_geometric at start-up, used only by ``torch.compile`` (~1 s) and by torch_geometric's
+#: dataset classes (~0.5 s, with pandas), neither of which featurization touches.
+_DEFERRED = ("torch._dynamo", "torch_geometric.datasets")
 
 
 def import_matgl() -> types.ModuleType:
@@ -71,6 +76,8 @@ def import_matgl() -> types.ModuleType:
     """
     if "matgl" in sys.modules:
         return sys.modules["matgl"]
+    import importlib
+
     import torch  # noqa: F401  (the parent of the deferred modules)
 
     for name in _DEFERRED:
@@ -87,11 +94,18 @@ def import_matgl() -> types.ModuleType:
     for name in _MATGL_TRAINERS:
         if name in vars(matgl) and getattr(matgl, name) is None:
             delattr(matgl, name)
+    for name in _DEFERRED:
+        # ``import a.b`` of a module already in sys.modules does not set the attribute ``a.b``: set it here,
+        # after importing the parent with the stand-in in place (M3GNet needs torch_geometric anyway).
+        parent, _, child = name.rpartition(".")
+        stand_in = sys.modules.get(name)
+        if isinstance(stand_in, _Deferred):
+            package = importlib.import_module(parent)
+            if child not in vars(package):
+                setattr(package, child, stand_in)
 
     def _trainers(name: str):
         if name in _MATGL_TRAINERS:
-            import importlib
-
             return getattr(importlib.import_module(_MATGL_TRAINING), name)
         raise AttributeError(f"module 'matgl' has no attribute {name!r}")
 
