@@ -149,3 +149,25 @@ def test_acsf_model_gets_its_acsf_featurizer_with_its_species(tmp_path) -> None:
     card = _tiny_model(featurizer.dim, spec).save(tmp_path / "acsf.npz")
     result = Predictor(model=card).predict_structure(Structure.from_file(EXAMPLES / "CuO_tenorite.cif"), "Cu")
     assert result.average.shape == (141,) and np.isfinite(result.average).all()
+
+
+def test_feature_rows_use_the_sets_model_on_published_features(tmp_path) -> None:
+    """A default on a richer representation does not take published rows; the set's m3gnet model does."""
+    zoo = tmp_path / "zoo"
+    (zoo / "Cu_FEFF").mkdir(parents=True)
+    rich = _tiny_model(80, FeaturizerSpec("m3gnet-env", "M3GNet@0/env"))
+    rich.save(zoo / "Cu_FEFF" / "expert.npz")
+    _tiny_model(64, FeaturizerSpec("m3gnet", "M3GNet@0/published")).save(zoo / "Cu_FEFF" / "universal.npz")
+    index = {"format": "xasflow-zoo", "sets": {"Cu_FEFF": {"default": "expert", "models": ["expert", "universal"]}}}
+    (zoo / "index.json").write_text(json.dumps(index))
+    rows = np.random.default_rng(1).normal(0, 1, (3, 64))
+    predictor = Predictor(zoo_dir=zoo)
+    assert predictor.model_for("Cu").featurizer_spec.name == "m3gnet-env"
+    assert predictor.model_for_rows("Cu").featurizer_spec.name == "m3gnet"
+    assert predictor.predict_features(rows, "Cu").shape == (3, 141)
+    assert predictor.estimate_features(rows, "Cu").std.shape == (3, 141)
+    # Asked for by name, the model is used as it is, and rows of the wrong width are refused by name.
+    with pytest.raises(XasflowError, match="reads 80 m3gnet-env features"):
+        Predictor(model="expert", zoo_dir=zoo).predict_features(rows, "Cu")
+    with pytest.raises(XasflowError, match="no Cu FEFF model reads soap features"):
+        predictor.predict_features(rows, "Cu", featurizer="soap")

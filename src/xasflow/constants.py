@@ -27,6 +27,8 @@ E_STEP = 0.25
 E_WINDOW = 35.0
 
 #: Features and spectra of the published data are stored multiplied by this.
+#: Featurizer name of the published feature rows (M3GNet node features after the last block).
+PUBLISHED_FEATURIZER = "m3gnet"
 PUBLISHED_SCALE = 1000.0
 
 

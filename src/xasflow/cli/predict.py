@@ -163,7 +163,7 @@ def _predict_features(args: argparse.Namespace) -> int:
     suffix = args.out.suffix.lower()
     element = check_element(args.element)
     predictor = Predictor(args.fidelity, _model_argument(args), zoo_dir=_zoo_dir(args))
-    model = predictor.model_for(element)
+    model = predictor.model_for_rows(element)  # feature rows are in the published convention
     features = read_matrix(args.features)
     if suffix in MATRIX_SUFFIXES:
         spectra = predictor.predict_features(features, element)

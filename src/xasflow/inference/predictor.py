@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from xasflow.constants import ELEMENTS, energy_grid
+from xasflow.constants import ELEMENTS, PUBLISHED_FEATURIZER, energy_grid
 from xasflow.data.sites import DEFAULT_SYMPREC, absorbing_sites, check_symprec, parse_selection
 from xasflow.errors import InputError, XasflowError, check_element, check_fidelity
 
@@ -193,6 +193,7 @@ class Predictor:
         self.symprec = check_symprec(symprec)
         self._models: dict[str, Any] = {}
         self._featurizers: dict[tuple, Any] = {}
+        self._row_models: dict[tuple[str, str], Any] = {}
         self._file_model = None
         if self.model_file is not None:
             from xasflow.models.estimator import XASRegressor
@@ -240,16 +241,45 @@ class Predictor:
             )
         return featurizer
 
-    def estimate_features(self, features: np.ndarray, element: str):
-        """Mean, calibrated std, ``ood_score`` and ``in_domain`` of feature rows ``(n, d)``."""
+    def model_for_rows(self, element: str, featurizer: str = PUBLISHED_FEATURIZER):
+        """The model that predicts feature rows made by ``featurizer`` (default: the published M3GNet rows).
+
+        A model asked for by name or file is used as it is. Otherwise the set's default, unless it was
+        trained on another representation (Cu FEFF's default reads M3GNet's every-block and neighbourhood
+        features, which a published 64-number row does not have): then the set's model on ``featurizer``.
+        """
         element = check_element(element)
         model = self.model_for(element)
-        return model.estimate(np.asarray(features, dtype=np.float64), elements=element)
+        if self._file_model is not None or self.model_name is not None or model.featurizer_spec.name == featurizer:
+            return model
+        key = (element, featurizer)
+        if key not in self._row_models:
+            from xasflow.zoo import load_model_on
 
-    def predict_features(self, features: np.ndarray, element: str) -> np.ndarray:
-        """Spectra ``(n, 141)`` from feature rows ``(n, d)`` in the published convention."""
-        element = check_element(element)
-        return self.model_for(element).predict(np.asarray(features, dtype=np.float64), elements=element)
+            self._row_models[key] = load_model_on(element, self.fidelity, featurizer, root=self.zoo_dir)
+        return self._row_models[key]
+
+    def _rows(self, features: np.ndarray, model) -> np.ndarray:
+        rows = np.asarray(features, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != model.n_features:
+            shape = "x".join(map(str, rows.shape))
+            raise XasflowError(
+                f"feature rows of shape {shape}, but the {model.name} model reads {model.n_features} "
+                f"{model.featurizer_spec.name} features per row"
+            )
+        return rows
+
+    def estimate_features(self, features: np.ndarray, element: str, featurizer: str = PUBLISHED_FEATURIZER):
+        """Mean, calibrated std, ``ood_score`` and ``in_domain`` of feature rows ``(n, d)``."""
+        model = self.model_for_rows(element, featurizer)
+        return model.estimate(self._rows(features, model), elements=check_element(element))
+
+    def predict_features(
+        self, features: np.ndarray, element: str, featurizer: str = PUBLISHED_FEATURIZER
+    ) -> np.ndarray:
+        """Spectra ``(n, 141)`` from feature rows ``(n, d)`` (default: the published convention)."""
+        model = self.model_for_rows(element, featurizer)
+        return model.predict(self._rows(features, model), elements=check_element(element))
 
     def predict_structure(self, structure, element: str, source: str = "structure", check: bool = True) -> Prediction:
         """Per-site and averaged spectra of ``element`` in ``structure``, with std and domain flags.

@@ -89,3 +89,23 @@ def load_model(
         The set has no model (e.g. Fe/Mn FEFF, V VASP), unknown name, or weights failing the checksum.
     """
     return XASRegressor.load(card_path(element, fidelity, name, root))
+
+
+def load_model_on(element: str, fidelity: str, featurizer: str, root: str | Path | None = None) -> XASRegressor:
+    """The set's model trained on ``featurizer`` features: its default if it is, else the first such model.
+
+    Raises
+    ------
+    XasflowError
+        No model of the set reads those features.
+    """
+    element, fidelity = check_element(element), check_fidelity(fidelity)
+    entry = read_index(root)["sets"].get(f"{element}_{fidelity}")
+    if entry is None:
+        return load_model(element, fidelity, root=root)  # its message says why there is no model
+    names = [entry["default"], *(n for n in entry["models"] if n != entry["default"])]
+    for name in names:
+        model = load_model(element, fidelity, name, root=root)
+        if model.featurizer_spec.name == featurizer:
+            return model
+    raise XasflowError(f"no {element} {fidelity} model reads {featurizer} features (models: {', '.join(names)})")
