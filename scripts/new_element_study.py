@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from xasflow.active.pool import default_reserved_dir, material_of, reserved_materials
+from xasflow.active.pool import default_reserved_dir, reserved_materials
 from xasflow.data.published import load_published
 from xasflow.data.splits import grouped_split
 from xasflow.evaluation.metrics import eta
+from xasflow.io.omnixas import material_ids
 from xasflow.training.transfer import ResidualHead, TransferSettings, fine_tune, pretrain, train_expert
 
 ELEMENTS = ("Ti", "V", "Cr", "Co", "Ni", "Cu")
@@ -46,7 +47,7 @@ METHODS = {
 def load_rows(root: Path, element: str, reserved_dir: Path | None) -> dict:
     data = load_published(root, element, "FEFF", splits=("val",))
     reserved = reserved_materials(reserved_dir, element)
-    materials = np.array([material_of(i) for i in data.ids.tolist()])
+    materials = material_ids(data.ids)
     keep = ~np.isin(materials, sorted(reserved))
     return {
         "ids": data.ids[keep],

@@ -24,6 +24,7 @@ import numpy as np
 
 from xasflow.data.dataset import XASDataset
 from xasflow.data.splits import grouped_split
+from xasflow.io.omnixas import material_ids
 from xasflow.models.calibration import coverage, fit_calibration, reliability_curve
 from xasflow.training.data import load_sets
 from xasflow.training.full_data import check_full_dataset
@@ -38,7 +39,7 @@ def cross_fitted(model, data, seed: int = 0):
     members = model.predict_members(X, elements)
     mean, spread = members.mean(0), members.std(0, ddof=1)
     residual = y - mean
-    groups = np.array([i.rsplit("_", 1)[0] for i in data.eval.ids.tolist()])
+    groups = material_ids(data.eval.ids)
     halves = grouped_split(groups, {"a": 0.5, "b": 0.5}, seed)
     std = np.empty_like(residual)
     z95 = np.empty(len(residual))

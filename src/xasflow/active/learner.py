@@ -22,9 +22,10 @@ import numpy as np
 
 from xasflow.active.acquisition import RULES, select_batch
 from xasflow.active.oracles import Oracle
-from xasflow.active.pool import Pool, material_of
+from xasflow.active.pool import Pool
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import eta
+from xasflow.io.omnixas import material_ids
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.transfer import TransferSettings, fine_tune
 
@@ -184,7 +185,7 @@ class Campaign:
         index = {s: i for i, s in enumerate(self.pool.ids.tolist())}
         ids = sorted(self.labels)
         X = self.pool.X[[index[i] for i in ids]]
-        return X, np.stack([self.labels[i] for i in ids]), np.array([material_of(i) for i in ids])
+        return X, np.stack([self.labels[i] for i in ids]), material_ids(ids)
 
     def _model(self, r: int):
         path = self.out / "models" / f"round_{r:03d}.json"

@@ -9,8 +9,8 @@ from typing import Protocol
 
 import numpy as np
 
-from xasflow.active.pool import material_of
 from xasflow.errors import InputError, XasflowError
+from xasflow.io.omnixas import parse_site_id
 
 
 @dataclass
@@ -95,7 +95,8 @@ class FeffOracle:
 
         by_material: dict[str, list[int]] = {}
         for site_id in site_ids:
-            by_material.setdefault(material_of(site_id), []).append(int(site_id.rsplit("_", 1)[1]))
+            material, site = parse_site_id(site_id)
+            by_material.setdefault(material, []).append(site)
         card_set = get_card_set(self.cards)
         merged = Plan(config=CampaignConfig(self.element, card_set, self.out, sites="all"))
         failures: dict[str, str] = {}
@@ -159,7 +160,7 @@ class FeffOracle:
             if site_id in reasons:
                 out.failures[site_id] = reasons[site_id]
                 continue
-            material, site = material_of(site_id), int(site_id.rsplit("_", 1)[1])
+            material, site = parse_site_id(site_id)
             path = site_dir(self.out, self.element, material, site) / "xmu.dat"
             try:
                 out.spectra[site_id] = spectrum_from_xmu(path, self.element)

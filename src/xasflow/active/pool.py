@@ -9,14 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from xasflow.errors import InputError, XasflowError
+from xasflow.io.omnixas import material_ids
 
 #: Environment variable naming the folder of ``{El}_materials.txt`` reserved-material lists.
 RESERVED_ENV = "XASFLOW_RESERVED_DIR"
-
-
-def material_of(site_id: str) -> str:
-    """``mp-123_004`` → ``mp-123``."""
-    return site_id.rsplit("_", 1)[0]
 
 
 def default_reserved_dir(data_dir: str | Path | None = None) -> Path | None:
@@ -56,7 +52,7 @@ class Pool:
 
     @property
     def materials(self) -> np.ndarray:
-        return np.array([material_of(i) for i in self.ids.tolist()])
+        return material_ids(self.ids)
 
     def without_materials(self, materials: set[str]) -> tuple[Pool, list[str]]:
         """The pool without the sites of ``materials``, and the ids dropped."""

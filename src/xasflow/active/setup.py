@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from xasflow.active.oracles import ReplayOracle
-from xasflow.active.pool import Pool, material_of, reserved_materials
+from xasflow.active.pool import Pool, reserved_materials
 from xasflow.constants import ELEMENTS
 from xasflow.data.published import load_published
 from xasflow.data.splits import grouped_split
 from xasflow.errors import XasflowError
-from xasflow.io.omnixas import ml_data_path
+from xasflow.io.omnixas import material_ids, ml_data_path
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.transfer import TransferSettings, pretrain
 
@@ -22,7 +22,7 @@ def published_rows(root: Path, element: str, reserved_dir: Path | None) -> dict 
     if not ml_data_path(root, element, "FEFF", "val", "y").exists():
         return None
     data = load_published(root, element, "FEFF", splits=("val",))
-    materials = np.array([material_of(i) for i in data.ids.tolist()])
+    materials = material_ids(data.ids)
     keep = ~np.isin(materials, sorted(reserved_materials(reserved_dir, element)))
     return {
         "ids": data.ids[keep],

@@ -42,6 +42,11 @@ def parse_site_id(site_id: str) -> tuple[str, int]:
     return match["material"], int(match["site"])
 
 
+def material_ids(site_ids) -> np.ndarray:
+    """Material id of every site id (``mp-1234_005`` → ``mp-1234``), as a string array."""
+    return np.array([parse_site_id(str(i))[0] for i in np.asarray(site_ids).tolist()], dtype=str)
+
+
 def id_list_path(root: Path, element: str, fidelity: str, split: str) -> Path:
     """``material_id_and_site/{El}_{FID}_{split}.txt``."""
     return Path(root) / "material_id_and_site" / f"{element}_{fidelity}_{split}.txt"

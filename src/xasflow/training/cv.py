@@ -27,7 +27,7 @@ from xasflow.data.published import PUBLISHED_FEATURES, load_published
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import score
 from xasflow.fileio import atomic_path
-from xasflow.io.omnixas import ml_data_path
+from xasflow.io.omnixas import material_ids, ml_data_path
 from xasflow.models.config import reference_widths
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.candidates import get_candidate
@@ -64,7 +64,7 @@ class CVSet:
 
     @property
     def materials(self) -> np.ndarray:
-        return np.array([i.rsplit("_", 1)[0] for i in self.ids.tolist()])
+        return material_ids(self.ids)
 
     def X(self, feature: str = PUBLISHED_FEATURES) -> np.ndarray:
         """Feature matrix ``feature``; ``a+b`` concatenates matrices ``a`` and ``b``."""

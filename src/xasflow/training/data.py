@@ -19,7 +19,7 @@ from xasflow.data.dataset import XASDataset
 from xasflow.data.published import PUBLISHED_FEATURES, load_published
 from xasflow.data.splits import grouped_split
 from xasflow.errors import XasflowError, check_element, check_fidelity
-from xasflow.io.omnixas import ml_data_path
+from xasflow.io.omnixas import material_ids, ml_data_path
 
 #: Shares of the published val rows (by material) used when no train split exists.
 CARVE_FRACTIONS: dict[str, float] = {"train": 0.7, "stop": 0.1, "eval": 0.2}
@@ -41,10 +41,10 @@ class Subset:
 
     @property
     def materials(self) -> set[str]:
-        return {i.rsplit("_", 1)[0] for i in self.ids.tolist()}
+        return set(material_ids(self.ids).tolist())
 
     def without_materials(self, materials: set[str]) -> Subset:
-        keep = np.array([i.rsplit("_", 1)[0] not in materials for i in self.ids.tolist()], dtype=bool)
+        keep = ~np.isin(material_ids(self.ids), list(materials))
         return Subset(self.ids[keep], self.X[keep], self.y[keep])
 
 

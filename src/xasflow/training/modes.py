@@ -15,6 +15,7 @@ import numpy as np
 from xasflow.constants import ELEMENTS
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import Scores, score
+from xasflow.io.omnixas import material_ids
 from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import reference_widths
 from xasflow.models.estimator import Provenance, XASRegressor
@@ -36,10 +37,6 @@ def _pooled(data: SetData) -> Subset:
 def _stop_fraction(sets: Sequence[SetData]) -> float:
     stop = sum(len(s.stop) for s in sets)
     return stop / (stop + sum(len(s.train) for s in sets))
-
-
-def _materials(ids: np.ndarray) -> np.ndarray:
-    return np.array([i.rsplit("_", 1)[0] for i in ids.tolist()])
 
 
 def featurizer_spec(data: Sequence[SetData]) -> FeaturizerSpec:
@@ -64,7 +61,7 @@ def calibrate_on_eval(model: XASRegressor, sets: Sequence[SetData], seed: int = 
         np.vstack([s.eval.X for s in sets]),
         np.vstack([s.eval.y for s in sets]),
         elements=[s.element for s in sets for _ in range(len(s.eval))] if model.conditioning else None,
-        groups=np.concatenate([_materials(s.eval.ids) for s in sets]),
+        groups=np.concatenate([material_ids(s.eval.ids) for s in sets]),
         seed=seed,
     )
     return model
@@ -83,7 +80,7 @@ def train_expert(data: SetData, recipe: Recipe) -> XASRegressor:
         **recipe.estimator_params("train"),
     )
     pool = _pooled(data)
-    model.fit(pool.X, pool.y, groups=_materials(pool.ids))
+    model.fit(pool.X, pool.y, groups=material_ids(pool.ids))
     _provenance(model, [data], recipe)
     return calibrate_on_eval(model, [data], recipe.train.seed)
 
@@ -111,7 +108,7 @@ def train_universal(sets: Sequence[SetData], recipe: Recipe) -> XASRegressor:
         np.vstack([p.X for p in pools]),
         np.vstack([p.y for p in pools]),
         elements=[s.element for s, p in zip(sets, pools, strict=True) for _ in range(len(p))],
-        groups=np.concatenate([_materials(p.ids) for p in pools]),
+        groups=np.concatenate([material_ids(p.ids) for p in pools]),
     )
     _provenance(model, sets, recipe)
     if conditioning:
@@ -156,7 +153,7 @@ def fine_tune(universal: XASRegressor, data: SetData, recipe: Recipe) -> XASRegr
     )
     model.provenance_ = Provenance(pretraining={"data": universal.provenance_.data, "kind": "universal FEFF"})
     pool = _pooled(data)
-    model.fit(pool.X, pool.y, elements=data.element if model.conditioning else None, groups=_materials(pool.ids))
+    model.fit(pool.X, pool.y, elements=data.element if model.conditioning else None, groups=material_ids(pool.ids))
     model.set_params(warm_start=False)
     _provenance(model, [data], recipe)
     return calibrate_on_eval(model, [data], recipe.tune.seed)
