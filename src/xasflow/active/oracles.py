@@ -143,14 +143,13 @@ class FeffOracle:
             reports = self.out / self.element / "learn_reports"
             reports.mkdir(parents=True, exist_ok=True)
             report_path = reports / f"learn_campaign_{len(list(reports.glob('learn_campaign_*.json'))) + 1:03d}.json"
+            from xasflow.parallel import stop_client
+
             client = self.client_factory()
             try:
                 report = run_campaign(plan, client, report_path, self.on_progress)
             finally:
-                client.close()
-                cluster = getattr(client, "cluster", None)
-                if cluster is not None:
-                    cluster.close()
+                stop_client(client)
             reasons = {
                 o.site_id: f"{o.status}: {o.reason}" for o in report.outcomes if o.status not in ("finished", "skipped")
             }
