@@ -81,3 +81,27 @@ def test_expert_and_groups():
     X, y = _rows(20, 0.0, 6)
     expert = train_expert(X, y, [f"m{i}" for i in range(20)], "Fe", SETTINGS, 0)
     assert expert.predict(X).shape == (20, 141) and expert.kind == "expert"
+
+
+@pytest.mark.parametrize("head", ["residual", "pca"])
+def test_descriptor_codes_with_an_offset_head_learn_each_element(head, tmp_path):
+    """Descriptor codes are not one-hot: an offset head keeps one shared offset and learns the elements' own."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 1, (120, 64))
+    y = np.vstack([1 + 0.1 * rng.random((60, 141)), 3 + 0.1 * rng.random((60, 141))])
+    elements = ["Co"] * 60 + ["Ni"] * 60
+    model = XASRegressor(
+        hidden=(16,), n_members=2, max_epochs=600, patience=600, encoding="descriptors",
+        conditioning=("Co", "Ni"), head=head, n_components=4, dropout=0.0,
+    )  # fmt: skip
+    model.fit(X, y, elements=elements, groups=[f"m{i}" for i in range(120)])
+    offset = model.networks_[0].output_offset.numpy()
+    # One row: the mean of the member's training rows of both elements (~2), not either element's (1 or 3).
+    assert offset.shape == (1, 141) and np.allclose(offset[0], y.mean(0), atol=0.15)
+    predicted = model.predict(X, elements=elements)
+    assert predicted[60:].mean() - predicted[:60].mean() > 1.5  # the elements differ by 2
+    zero_shot = model.predict(X[:3], elements="Fe")  # an element without rows, coded by its descriptors
+    assert zero_shot.shape == (3, 141) and np.isfinite(zero_shot).all()
+    model.calibrate(X, y, elements=elements, groups=[f"m{i}" for i in range(120)])
+    again = XASRegressor.load(model.save(tmp_path / "m.npz"))
+    np.testing.assert_allclose(again.predict(X[:5], elements="Ni"), model.predict(X[:5], elements="Ni"), atol=1e-5)

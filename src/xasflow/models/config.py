@@ -95,9 +95,18 @@ class ModelConfig:
             raise XasflowError(f"n_components must be in [1, {self.n_outputs}], got {self.n_components}")
 
     @property
+    def per_element_offsets(self) -> bool:
+        """One offset row per conditioning element (one-hot codes select it); else one shared offset.
+
+        Descriptor codes are not one-hot and may describe an element without training rows, so a
+        descriptor-coded model has one offset (the mean of its training spectra) and learns the rest.
+        """
+        return bool(self.conditioning) and self.encoding == "onehot"
+
+    @property
     def n_offsets(self) -> int:
-        """Rows of the mean-spectrum offset: one per conditioning element (or one)."""
-        return max(1, len(self.conditioning))
+        """Rows of the mean-spectrum offset: one per conditioning element, or one."""
+        return len(self.conditioning) if self.per_element_offsets else 1
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -397,7 +397,7 @@ class XASRegressor(ParamsMixin):
             return
         offsets = net.output_offset.clone()
         targets = data.targets
-        if data.codes is None:
+        if data.codes is None or not net.config.per_element_offsets:
             offsets[0] = targets.mean(0)
         else:
             for row in torch.nonzero(data.codes.sum(0) > 0).flatten().tolist():

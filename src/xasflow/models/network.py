@@ -67,7 +67,7 @@ class SpectrumMLP(nn.Module):
             return out
         if self.config.head == "pca":
             out = out @ self.components
-        offset = element_code @ self.output_offset if self.config.conditioning else self.output_offset[0]
+        offset = element_code @ self.output_offset if self.config.per_element_offsets else self.output_offset[0]
         out = out + offset
         return out if self.training else out.clamp_min(0.0)
 
@@ -75,10 +75,11 @@ class SpectrumMLP(nn.Module):
 def output_basis(y: np.ndarray, codes: np.ndarray | None, config: ModelConfig) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-element mean spectra (offsets) and the top principal deviation spectra of ``y``.
 
-    ``codes`` is the ``(n, n_elements)`` one-hot of the rows (``None`` for an unconditioned model).
+    ``codes`` is the ``(n, n_elements)`` one-hot of the rows (``None`` for an unconditioned model); with
+    one shared offset (descriptor codes) it is not used.
     """
     y = np.asarray(y, dtype=np.float64)
-    if codes is None:
+    if codes is None or not config.per_element_offsets:
         offsets = y.mean(axis=0, keepdims=True)
         deviation = y - offsets[0]
     else:
