@@ -141,7 +141,11 @@ def _recalibrate(args: argparse.Namespace) -> int:
     source = zoo_dir(args.zoo_dir)
     out = args.out or source
     command = "xasflow " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "xasflow zoo recalibrate"
-    index = recalibrate_zoo(catalog_from_args(args), source, out, provenance=command)
+    from xasflow.zoo.build import feature_variants
+    from xasflow.zoo.registry import read_index
+
+    catalog = catalog_from_args(args, variants=feature_variants(read_index(source)))
+    index = recalibrate_zoo(catalog, source, out, provenance=command)
     for key, entry in sorted(index["sets"].items()):
         cov = "  ".join(f"{n} {entry['coverage_68'][n]:.1%}/{entry['coverage_95'][n]:.1%}" for n in entry["models"])
         print(f"{key:<8} {cov}")

@@ -110,6 +110,15 @@ def write_zoo(
     return index
 
 
+def feature_variants(index: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Per set, the feature matrices other than the published ones that its selected model reads."""
+    return {
+        key: (entry["selection"]["feature"],)
+        for key, entry in index["sets"].items()
+        if entry.get("selection", {}).get("feature", "m3gnet") != "m3gnet"
+    }
+
+
 def recalibrate_zoo(catalog: SetCatalog, zoo: Path, out_dir: Path, provenance: str = "") -> dict[str, Any]:
     """Refit the calibration and domain thresholds of every model of ``zoo`` on its set's evaluation rows.
 
@@ -133,7 +142,7 @@ def recalibrate_zoo(catalog: SetCatalog, zoo: Path, out_dir: Path, provenance: s
             element, fidelity = key.split("_")
             for name in entry["models"]:
                 model = load_model(element, fidelity, name, root=zoo)
-                calibrate_on_eval(model, [catalog.sets[key]])
+                calibrate_on_eval(model, [catalog.for_feature(key, model.featurizer_spec.name)])
                 metrics = _metrics(model, catalog, key)
                 model.provenance_.metrics = metrics
                 if name == "universal" and universal_card.exists():
