@@ -3,7 +3,7 @@
 Usage (writes results/uncertainty/):
 
     python scripts/uncertainty_report.py --data-dir ../shared/data/omnixas --dataset Cu_FEFF_m3gnet.npz \
-        [--zoo-dir DIR] [--out results/uncertainty]
+        [--reserved ../shared/data/reserved] [--zoo-dir DIR] [--out results/uncertainty]
 
 For every set and shipped model: the evaluation rows (never seen by any member) are split by material into
 two halves; the calibration is fitted on one half and scored on the other, and vice versa (as the zoo build
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--dataset", type=Path, action="append", default=[], help="complete set (Cu FEFF)")
     parser.add_argument("--zoo-dir", type=Path, default=None)
+    parser.add_argument("--reserved", type=Path, default=None, help="the zoo build's --reserved (same carving)")
     parser.add_argument("--out", type=Path, default=Path("results/uncertainty"))
     args = parser.parse_args(argv)
 
@@ -90,7 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.dataset:
         dataset = check_full_dataset(XASDataset.load(path), path)
         full[dataset.name] = dataset
-    catalog = load_sets(args.data_dir, seed=0, full=full)
+    reserved = None
+    if args.reserved is not None:
+        from xasflow.constants import ELEMENTS
+        from xasflow.training.cv import reserved_materials
+
+        reserved = {e: reserved_materials(args.reserved, e) for e in ELEMENTS}
+    from xasflow.zoo.build import feature_variants
+
+    catalog = load_sets(args.data_dir, seed=0, full=full, reserved=reserved, variants=feature_variants(index))
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     keys = sorted(index["sets"])
@@ -98,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     for ax, key in zip(axes.flat, keys, strict=False):
         entry = index["sets"][key]
         element, fidelity = key.split("_")
-        data = catalog.sets[key]
         for name in entry["models"]:
             model = load_zoo_model(element, fidelity, name, root=args.zoo_dir)
+            data = catalog.for_feature(key, model.featurizer_spec.name)
             residual, std, z95, raw = cross_fitted(model, data)
             levels, observed = reliability_curve(residual, std)
             c68 = coverage(residual, std)
@@ -134,16 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     fig.savefig(args.out / "reliability.png", dpi=110)
     plt.close(fig)
 
+    from xasflow.inference.predictor import Predictor
+    from xasflow.io.structures import read_structure
+
+    predictor = Predictor(zoo_dir=args.zoo_dir)  # the report's zoo, not the packaged one
     foreign = []
     for label, structure in foreign_environments().items():
-        result = xasflow.predict(structure, element="Cu")
+        result = predictor.predict_structure(structure, "Cu")
         foreign.append(
             {"structure": label, "ood_score": max(s.ood_score for s in result.sites), "in_domain": result.in_domain}
         )
     for cif in ("Cu_metal.cif", "Cu2O_cuprite.cif", "CuO_tenorite.cif"):
         path = Path(xasflow.__file__).parent / "examples" / "structures" / cif
         if path.exists():
-            result = xasflow.predict(path, element="Cu")
+            result = predictor.predict_structure(read_structure(path), "Cu")
             foreign.append(
                 {
                     "structure": f"{cif} (ordinary crystal)",
