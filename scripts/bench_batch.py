@@ -57,11 +57,12 @@ def _steady_state(files: list[Path], tmp: Path) -> tuple[float, float]:
 
 
 def _featurizer_alone(files: list[Path]) -> float:
-    """Structures per CPU second of the M3GNet featurizer alone on every Cu site (structures read beforehand)."""
-    from xasflow.features import get_featurizer
+    """Structures per CPU second of the default Cu model's featurizer alone on every Cu site (structures read beforehand)."""
+    from xasflow.inference.predictor import Predictor
     from xasflow.io.structures import read_structure
 
-    featurizer = get_featurizer("m3gnet")
+    predictor = Predictor()
+    featurizer = predictor.featurizer_for(predictor.model_for("Cu"))  # what the default Cu model reads
     structures = [read_structure(p) for p in files]
     sites = [[i for i, site in enumerate(s) if site.specie.symbol == "Cu"] for s in structures]
     featurizer.featurize(structures[0], sites[0])

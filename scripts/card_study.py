@@ -177,14 +177,21 @@ def _run_one(cand: Candidate, site: dict, work: Path, timeout: float) -> dict:
 
 
 def _model_mse(data_dir: Path, sites: list[dict]) -> tuple[dict[str, float], dict[str, np.ndarray], str]:
-    """Zoo Cu FEFF model's MSE per site (published features -> published spectrum)."""
-    from xasflow.zoo import load_model
+    """The default zoo Cu FEFF model's MSE per site (the site's structure, featurized as the model's card
+    says -> published spectrum). The sites are published val rows, which the Cu models never fit."""
+    from xasflow.inference.predictor import Predictor
+    from xasflow.io.structures import read_structure
 
-    X = np.loadtxt(ml_data_path(data_dir, ELEMENT, "FEFF", "val", "X"), ndmin=2)
     y = np.loadtxt(ml_data_path(data_dir, ELEMENT, "FEFF", "val", "y"), ndmin=2)
-    model = load_model(ELEMENT, "FEFF")
-    rows = [s["row"] for s in sites]
-    pred = model.predict(X[rows])
+    predictor = Predictor()
+    model = predictor.model_for(ELEMENT)
+    featurizer = predictor.featurizer_for(model)
+    rows = []
+    for s in sites:
+        material, site = parse_site_id(s["site_id"])
+        structure = read_structure(data_dir / "FEFF" / ELEMENT / material / "POSCAR")
+        rows.append(featurizer.featurize(structure, [site])[0])
+    pred = model.predict(np.vstack(rows))
     published = {s["site_id"]: y[s["row"]] for s in sites}
     errors = {s["site_id"]: mse(p, y[s["row"]]) for s, p in zip(sites, pred, strict=True)}
     return errors, published, f"{model.name} ({getattr(model, 'version', '')})".strip()

@@ -85,8 +85,6 @@ def run_bench(
     """
     import torch
 
-    from xasflow.features import get_featurizer
-    from xasflow.zoo import load_model
 
     torch.set_num_threads(1)
     sites_by_material: dict[str, list[FeffSite]] = {}
@@ -96,8 +94,11 @@ def run_bench(
     if not materials:
         raise XasflowError(f"{tree}: no Cu structures found")
     structures = [read_structure(sites_by_material[m][0].poscar) for m in materials]
-    model = load_model("Cu", "FEFF")
-    featurizer = get_featurizer("m3gnet")
+    from xasflow.inference.predictor import Predictor
+
+    predictor = Predictor()
+    model = predictor.model_for("Cu")
+    featurizer = predictor.featurizer_for(model)  # the representation the default Cu model reads
     featurizer.featurize(structures[0], [sites_by_material[materials[0]][0].site])  # warm-up (lazy loading)
 
     start = time.perf_counter()
