@@ -57,7 +57,7 @@ def _steady_state(files: list[Path], tmp: Path) -> tuple[float, float]:
 
 
 def _featurizer_alone(files: list[Path]) -> float:
-    """Structures per CPU second of the default Cu model's featurizer alone on every Cu site (structures read beforehand)."""
+    """Structures per CPU second of the default Cu model's featurizer alone on every Cu site (read beforehand)."""
     from xasflow.inference.predictor import Predictor
     from xasflow.io.structures import read_structure
 
