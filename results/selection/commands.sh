@@ -81,5 +81,24 @@ COMMON="--data-dir /work/shared/data/omnixas --cache-dir /work/cache/accuracy/cv
 COMMON="--data-dir /work/shared/data/omnixas --cache-dir /work/cache/accuracy/cv --reserved /work/shared/data/reserved --dataset /work/cache/accuracy/Cu_FEFF_rich.npz --folds 5 --seeds 0 --sets Cu_FEFF --modes expert"
 /work/main/.venv/bin/python -m xasflow.cli.main select run $COMMON --only-folds 2 --candidates residual-noise --features m3gnet,m3gnet-env
 
+# ---- 080_folds34 (2026-12-01): folds 3 and 4, seed 0, of every cell above, so that every cell has 5 folds
+cd /work/main
+export PYTHONPATH=src HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
+PY=/work/main/.venv/bin/python
+F=3,4
+BASE="--data-dir /work/shared/data/omnixas --cache-dir /work/cache/accuracy/cv --reserved /work/shared/data/reserved --folds 5 --only-folds $F --seeds 0"
+M="$BASE --dataset /work/cache/lead/Cu_FEFF_m3gnet.npz"
+R="$BASE --dataset /work/cache/accuracy/Cu_FEFF_rich.npz --sets Cu_FEFF --modes expert"
+BEST=residual-noise
+# chosen and published cells first
+$PY -m xasflow.cli.main select run $M --modes universal,tuned --candidates reference,$BEST
+$PY -m xasflow.cli.main select run $M --modes expert --sets Ti_FEFF,V_FEFF,Co_FEFF --candidates reference,$BEST,pca
+$PY -m xasflow.cli.main select run $M --modes expert --sets Cr_FEFF,Ni_FEFF,Ti_VASP,Cu_VASP --candidates reference,improved,residual,pca,pca-deriv,residual-noise
+$PY -m xasflow.cli.main select run $R --candidates reference,$BEST --features m3gnet
+$PY -m xasflow.cli.main select run $R --candidates $BEST --features m3gnet-env
+$PY -m xasflow.cli.main select run $M --modes tuned --sets Ti_VASP,Cu_VASP,Cr_FEFF,Ni_FEFF,Ti_FEFF,V_FEFF,Co_FEFF --candidates "$BEST|recentre,$BEST|ref-tune"
+$PY -m xasflow.cli.main select run $M --modes expert --sets Cr_FEFF,Ni_FEFF,Ti_VASP,Cu_VASP --candidates pca-noise,residual-noise0.2,residual-noise-logmse
+$PY -m xasflow.cli.main select run $R --candidates reference --features m3gnet-env
+
 # ---- report + selection
 xasflow select report --cache-dir /work/cache/accuracy/cv --out results/selection/results.md --selected src/xasflow/training/selected.json
