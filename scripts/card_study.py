@@ -88,6 +88,13 @@ CANDIDATES: list[Candidate] = [
         fms_atoms=120,
     ),
     Candidate(
+        "a120_s6_k08",
+        {"SCF": "6.0 0 30 0.2 3", "FMS": "9.0 0", "EGRID": egrid(0.08)},
+        N_SITES,
+        "FMS sphere holding >= 120 atoms (<= 9 Å), SCF 6 Å, k 0.08",
+        fms_atoms=120,
+    ),
+    Candidate(
         "a80_s5_k08",
         {"SCF": "5.0 0 30 0.2 3", "FMS": "9.0 0", "EGRID": egrid(0.08)},
         1,
@@ -243,6 +250,8 @@ def report(data_dir: Path, work: Path, out: Path) -> None:
     pub_cpu = {r["site_id"]: r["cpu_seconds"] for r in per_site if r["candidate"] == "published" and r["cpu_seconds"]}
     fits = {}
     for cand, s in zip(CANDIDATES, scores, strict=True):
+        if s.n_sites + s.n_failed == 0:  # not run yet
+            continue
         cards = ", ".join(
             f"FMS sphere >= {cand.fms_atoms} atoms (<= 9 Å)"
             if k == "FMS" and cand.fms_atoms
@@ -272,7 +281,7 @@ def report(data_dir: Path, work: Path, out: Path) -> None:
         "model": model_name,
         "sites": sites,
         "candidates": [asdict(c) for c in CANDIDATES],
-        "scores": [asdict(s) for s in scores],
+        "scores": [asdict(s) for s in scores if s.n_sites + s.n_failed],
         "threshold": THRESHOLD,
         "cost_fits": fits,
         "per_site": per_site,
