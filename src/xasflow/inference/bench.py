@@ -85,7 +85,6 @@ def run_bench(
     """
     import torch
 
-
     torch.set_num_threads(1)
     sites_by_material: dict[str, list[FeffSite]] = {}
     for site in iter_sites(tree, "Cu"):
