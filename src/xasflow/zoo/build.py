@@ -90,17 +90,8 @@ def write_zoo(
                 record = selection[key]
                 entry["selection"] = {k: record[k] for k in ("mode", "candidate", "feature", "cv") if k in record}
             for name in shipped:
-                model = candidates[name]
-                model.provenance_.metrics = metrics[name]
-                if name == "universal" and universal is not None:
-                    # The universal weights are stored once; each set's card points at them.
-                    model.save(folder / "universal.json", dtype=dtype, weights_file=f"../{UNIVERSAL_FILE}")
-                else:
-                    model.save(folder / f"{name}.npz", dtype=dtype)
+                _ship(candidates[name], folder, name, metrics[name], entry, dtype, universal is not None)
                 entry["models"].append(name)
-                entry["eta"][name] = metrics[name]["evaluation"]["eta"]
-                entry["coverage_68"][name] = metrics[name]["coverage_68"]
-                entry["coverage_95"][name] = metrics[name]["coverage_95"]
             index["sets"][key] = entry
         (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         _swap_in(staging, out_dir)
@@ -108,6 +99,27 @@ def write_zoo(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return index
+
+
+def _ship(
+    model: XASRegressor,
+    folder: Path,
+    name: str,
+    metrics: dict[str, Any],
+    entry: dict[str, Any],
+    dtype: str,
+    shared_universal: bool,
+) -> None:
+    """Save ``model`` as ``folder/{name}`` with its metrics and record them in the set's index ``entry``."""
+    model.provenance_.metrics = metrics
+    if name == "universal" and shared_universal:
+        # The universal weights are stored once; each set's card points at them.
+        model.save(folder / "universal.json", dtype=dtype, weights_file=f"../{UNIVERSAL_FILE}")
+    else:
+        model.save(folder / f"{name}.npz", dtype=dtype)
+    entry["eta"][name] = metrics["evaluation"]["eta"]
+    entry["coverage_68"][name] = metrics["coverage_68"]
+    entry["coverage_95"][name] = metrics["coverage_95"]
 
 
 def feature_variants(index: dict[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -144,14 +156,7 @@ def recalibrate_zoo(catalog: SetCatalog, zoo: Path, out_dir: Path, provenance: s
                 model = load_model(element, fidelity, name, root=zoo)
                 calibrate_on_eval(model, [catalog.for_feature(key, model.featurizer_spec.name)])
                 metrics = _metrics(model, catalog, key)
-                model.provenance_.metrics = metrics
-                if name == "universal" and universal_card.exists():
-                    model.save(staging / key / "universal.json", weights_file=f"../{UNIVERSAL_FILE}")
-                else:
-                    model.save(staging / key / f"{name}.npz", dtype=index["storage_dtype"])
-                entry["eta"][name] = metrics["evaluation"]["eta"]
-                entry["coverage_68"][name] = metrics["coverage_68"]
-                entry["coverage_95"][name] = metrics["coverage_95"]
+                _ship(model, staging / key, name, metrics, entry, index["storage_dtype"], universal_card.exists())
         index["recalibrated"] = provenance
         (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         _swap_in(staging, out_dir)
