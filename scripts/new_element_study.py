@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xasflow.active.pool import default_reserved_dir, reserved_materials
 from xasflow.data.published import load_published
+from xasflow.data.reserved import default_reserved_dir, reserved_materials
 from xasflow.data.splits import grouped_split
 from xasflow.evaluation.metrics import eta
 from xasflow.io.omnixas import material_ids

@@ -23,7 +23,8 @@ import numpy as np
 
 from xasflow.active.learner import Campaign, HeldOut, LearnConfig, TransferRefit
 from xasflow.active.oracles import ReplayOracle
-from xasflow.active.pool import Pool, default_reserved_dir, reserved_materials
+from xasflow.active.pool import Pool
+from xasflow.data.reserved import default_reserved_dir, reserved_materials
 from xasflow.training.transfer import TransferSettings, pretrain
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     reserved = None
     if args.reserved is not None:
         from xasflow.constants import ELEMENTS
-        from xasflow.training.cv import reserved_materials
+        from xasflow.data.reserved import reserved_materials
 
         reserved = {e: reserved_materials(args.reserved, e) for e in ELEMENTS}
     from xasflow.zoo.build import feature_variants

@@ -10,7 +10,8 @@ import pytest
 from xasflow.active.acquisition import select_batch
 from xasflow.active.learner import Campaign, HeldOut, LearnConfig, TransferRefit
 from xasflow.active.oracles import ReplayOracle
-from xasflow.active.pool import Pool, reserved_materials
+from xasflow.active.pool import Pool
+from xasflow.data.reserved import reserved_materials
 from xasflow.errors import XasflowError
 from xasflow.training.transfer import TransferSettings, pretrain
 

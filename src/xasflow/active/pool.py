@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,27 +9,6 @@ import numpy as np
 
 from xasflow.errors import InputError, XasflowError
 from xasflow.io.omnixas import material_ids
-
-#: Environment variable naming the folder of ``{El}_materials.txt`` reserved-material lists.
-RESERVED_ENV = "XASFLOW_RESERVED_DIR"
-
-
-def default_reserved_dir(data_dir: str | Path | None = None) -> Path | None:
-    """``$XASFLOW_RESERVED_DIR``, else ``reserved/`` beside the data root (the shared layout), if it exists."""
-    if os.environ.get(RESERVED_ENV):
-        return Path(os.environ[RESERVED_ENV])
-    if data_dir is not None:
-        candidate = Path(data_dir).resolve().parent / "reserved"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-def reserved_materials(folder: str | Path | None, element: str) -> set[str]:
-    """Materials whose ``element`` sites are reserved for independent evaluation (empty without a list)."""
-    from xasflow.data.reserved import reserved_materials as read_reserved
-
-    return set(read_reserved(folder, element))
 
 
 @dataclass(frozen=True)

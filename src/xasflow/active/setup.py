@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from xasflow.active.oracles import ReplayOracle
-from xasflow.active.pool import Pool, reserved_materials
+from xasflow.active.pool import Pool
 from xasflow.constants import ELEMENTS
 from xasflow.data.published import load_published
+from xasflow.data.reserved import reserved_materials
 from xasflow.data.splits import grouped_split
 from xasflow.errors import XasflowError
 from xasflow.io.omnixas import material_ids, ml_data_path

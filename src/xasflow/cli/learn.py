@@ -50,8 +50,9 @@ def _learn(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from xasflow.active.learner import Campaign, HeldOut, LearnConfig, TransferRefit
-    from xasflow.active.pool import default_reserved_dir, pool_from_structures, reserved_materials
+    from xasflow.active.pool import pool_from_structures
     from xasflow.active.setup import base_model, replay_setup
+    from xasflow.data.reserved import default_reserved_dir, reserved_materials
     from xasflow.errors import XasflowError, check_element
     from xasflow.training.transfer import TransferSettings
 

@@ -61,7 +61,7 @@ def catalog_from_args(
         full["Cu_FEFF"] = featurize_feff_tree(root, "Cu")
     reserved = None
     if getattr(args, "reserved", None) is not None:
-        from xasflow.training.cv import reserved_materials
+        from xasflow.data.reserved import reserved_materials
 
         reserved = {e: reserved_materials(args.reserved, e) for e in ELEMENTS}
     return load_sets(

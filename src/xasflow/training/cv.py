@@ -24,6 +24,7 @@ import numpy as np
 from xasflow.constants import ELEMENTS, FIDELITIES
 from xasflow.data.dataset import XASDataset
 from xasflow.data.published import PUBLISHED_FEATURES, load_published
+from xasflow.data.reserved import reserved_materials
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import score
 from xasflow.fileio import atomic_path
@@ -75,14 +76,7 @@ class CVSet:
         return np.hstack([self.features[p] for p in parts])
 
 
-def reserved_materials(reserved_dir: Path | None, element: str) -> set[str]:
-    """Materials held back for independent evaluation (``{El}_materials.txt``); empty without a folder."""
-    from xasflow.data.reserved import reserved_materials as read_reserved
-
-    return set(read_reserved(reserved_dir, element))
-
-
-def _cv_set(dataset: XASDataset, source: str, reserved: set[str]) -> CVSet:
+def _cv_set(dataset: XASDataset, source: str, reserved: frozenset[str]) -> CVSet:
     """A set's rows without the sites of materials reserved for its element (named in ``source``)."""
     if dataset.spectra is None:
         raise XasflowError(f"{dataset.name}: no spectra")
