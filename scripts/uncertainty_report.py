@@ -97,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         from xasflow.data.reserved import reserved_materials
 
         reserved = {e: reserved_materials(args.reserved, e) for e in ELEMENTS}
-    from xasflow.zoo.build import feature_variants
+    from xasflow.zoo.build import feature_variants, zoo_selection
 
-    catalog = load_sets(args.data_dir, seed=0, full=full, reserved=reserved, variants=feature_variants(index))
+    variants = feature_variants(zoo_selection(index))
+    catalog = load_sets(args.data_dir, seed=0, full=full, reserved=reserved, variants=variants)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     keys = sorted(index["sets"])

@@ -190,7 +190,7 @@ def test_zoo_built_from_a_selection_ships_each_sets_choice(data_root, tmp_path) 
     expert = load_model("Cr", "FEFF", root=tmp_path / "zoo")
     assert expert.head == "pca" and expert.n_members == 2
     # Recalibration refits calibration and domain only: same weights, fresh coverage figures.
-    from xasflow.zoo.build import feature_variants, recalibrate_zoo
+    from xasflow.zoo.build import feature_variants, recalibrate_zoo, zoo_selection
 
     again = recalibrate_zoo(catalog, tmp_path / "zoo", tmp_path / "zoo2")
     assert set(again["sets"]) == set(index["sets"]) and "coverage_68" in again["sets"]["Cr_FEFF"]
@@ -198,4 +198,4 @@ def test_zoo_built_from_a_selection_ships_each_sets_choice(data_root, tmp_path) 
     assert recalibrated.card_source_.weights.sha256 == expert.card_source_.weights.sha256
     # Sets whose choice reads another representation name it, so that it is loaded for them.
     richer = {"sets": {"Cu_FEFF": {"selection": {"feature": "m3gnet-env"}}, "Cr_FEFF": index["sets"]["Cr_FEFF"]}}
-    assert feature_variants(richer) == {"Cu_FEFF": ("m3gnet-env",)}
+    assert feature_variants(zoo_selection(richer)) == {"Cu_FEFF": ("m3gnet-env",)}

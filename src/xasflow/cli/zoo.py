@@ -110,8 +110,9 @@ def _build(args: argparse.Namespace) -> int:
         from xasflow.training.selection import read_selection
 
         selection = read_selection(args.selected)
-        variants = {k: (e["feature"],) for k, e in selection["sets"].items() if e.get("feature", "m3gnet") != "m3gnet"}
-        catalog = catalog_from_args(args, variants=variants)
+        from xasflow.zoo.build import feature_variants
+
+        catalog = catalog_from_args(args, variants=feature_variants(selection["sets"]))
         settings = RunSettings(args.seed, args.threads, args.members or 5, args.max_epochs)
         trained = train_selected(catalog, selection, settings, progress)
         index = write_zoo(
@@ -141,10 +142,10 @@ def _recalibrate(args: argparse.Namespace) -> int:
     source = zoo_dir(args.zoo_dir)
     out = args.out or source
     command = "xasflow " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "xasflow zoo recalibrate"
-    from xasflow.zoo.build import feature_variants
+    from xasflow.zoo.build import feature_variants, zoo_selection
     from xasflow.zoo.registry import read_index
 
-    catalog = catalog_from_args(args, variants=feature_variants(read_index(source)))
+    catalog = catalog_from_args(args, variants=feature_variants(zoo_selection(read_index(source))))
     index = recalibrate_zoo(catalog, source, out, provenance=command)
     for key, entry in sorted(index["sets"].items()):
         cov = "  ".join(f"{n} {entry['coverage_68'][n]:.1%}/{entry['coverage_95'][n]:.1%}" for n in entry["models"])

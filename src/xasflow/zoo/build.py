@@ -122,13 +122,17 @@ def _ship(
     entry["coverage_95"][name] = metrics["coverage_95"]
 
 
-def feature_variants(index: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-    """Per set, the feature matrices other than the published ones that its selected model reads."""
-    return {
-        key: (entry["selection"]["feature"],)
-        for key, entry in index["sets"].items()
-        if entry.get("selection", {}).get("feature", "m3gnet") != "m3gnet"
-    }
+def feature_variants(records: dict[str, dict[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """Per set, the feature matrices other than the published ones that its selection record names.
+
+    ``records``: the ``sets`` of a selection file, or ``zoo_selection(index)`` of a zoo.
+    """
+    return {key: (r["feature"],) for key, r in records.items() if r.get("feature", "m3gnet") != "m3gnet"}
+
+
+def zoo_selection(index: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The selection record each set of a zoo index was built from (empty for sets without one)."""
+    return {key: entry.get("selection", {}) for key, entry in index["sets"].items()}
 
 
 def recalibrate_zoo(catalog: SetCatalog, zoo: Path, out_dir: Path, provenance: str = "") -> dict[str, Any]:
