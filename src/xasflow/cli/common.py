@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from xasflow.errors import InputError
+
+if TYPE_CHECKING:
+    from xasflow.data.reserved import ReservedSet
 
 T = TypeVar("T")
 
@@ -32,3 +36,32 @@ def add_data_dir(parser) -> None:
         default=None,
         help="data root in the OmniXAS layout (default: $XASFLOW_DATA_DIR)",
     )
+
+
+def add_reserved_options(parser, left_out: str, inputs: str, include_help: str) -> None:
+    """The ``--reserved`` / ``--include-reserved`` pair of every command that could touch reserved sites.
+
+    ``left_out`` says what happens to reserved sites ("left out", "never simulated"), ``inputs``
+    where a ``reserved/`` folder is searched, ``include_help`` what ``--include-reserved`` is for.
+    """
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--reserved",
+        type=Path,
+        default=None,
+        help=f"reserved-materials list (or a folder of {{El}}_materials.txt) whose sites are {left_out}; default: "
+        f"$XASFLOW_RESERVED_DIR, a reserved/ folder in or above {inputs}, or DATA_DIR/../reserved",
+    )
+    group.add_argument("--include-reserved", action="store_true", help=include_help)
+
+
+def reserved_from_args(args, element: str, inputs: list) -> ReservedSet:
+    """The reserved set the options name (empty with ``--include-reserved``), announced on stdout."""
+    from xasflow.data.reserved import ReservedSet, resolve_reserved
+
+    if args.include_reserved:
+        print("reserved: --include-reserved")
+        return ReservedSet(element)
+    reserved = resolve_reserved(element, args.reserved, args.data_dir, inputs)
+    print(f"reserved: {reserved.describe()}")
+    return reserved

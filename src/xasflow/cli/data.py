@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xasflow.cli.common import add_data_dir, progress, report_problem
+from xasflow.cli.common import add_data_dir, add_reserved_options, progress, report_problem, reserved_from_args
 from xasflow.cli.featurize import register_add_features
 
 
@@ -21,17 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--no-splits", action="store_true", help="do not assign the published splits even when id lists exist"
     )
-    held = build.add_mutually_exclusive_group()
-    held.add_argument(
-        "--reserved",
-        type=Path,
-        default=None,
-        help="reserved-materials list (or folder of {El}_materials.txt) whose sites are left out; default: "
-        "$XASFLOW_RESERVED_DIR, a reserved/ folder in or above ROOT, or DATA_DIR/../reserved",
-    )
-    held.add_argument(
-        "--include-reserved", action="store_true", help="keep reserved materials (to build an evaluation set)"
-    )
+    add_reserved_options(build, "left out", "ROOT", include_help="keep reserved materials (to build an evaluation set)")
     add_data_dir(build)
     build.set_defaults(handler=_build_feff)
 
@@ -71,18 +61,13 @@ def _id_lists_for(args: argparse.Namespace) -> dict[str, list[str]] | None:
 
 def _build_feff(args: argparse.Namespace) -> int:
     from xasflow.data.feff_tree import build_feff_dataset
-    from xasflow.data.reserved import ReservedSet, resolve_reserved
     from xasflow.errors import check_element
     from xasflow.fileio import check_output_file
 
     check_element(args.element)
     check_output_file(args.out, (".npz",))
     lists = _id_lists_for(args)
-    if args.include_reserved:
-        reserved = ReservedSet(args.element)
-    else:
-        reserved = resolve_reserved(args.element, args.reserved, args.data_dir, [args.root])
-        print(f"reserved: {reserved.describe()}")
+    reserved = reserved_from_args(args, args.element, [args.root])
     dataset, report = build_feff_dataset(
         args.root,
         args.element,

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from xasflow.cli.common import progress, report_problem
+from xasflow.cli.common import add_reserved_options, progress, report_problem, reserved_from_args
 
 #: Problems printed one per line before the rest is left to the report.
 _MAX_PRINTED = 20
@@ -49,16 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--retry-failed", action="store_true", help="run again sites that failed every rung of the ladder earlier"
     )
-    reserved = parser.add_mutually_exclusive_group()
-    reserved.add_argument(
-        "--reserved",
-        type=Path,
-        default=None,
-        help="reserved-materials list (or a folder of {El}_materials.txt) whose sites are never simulated; "
-        "default: $XASFLOW_RESERVED_DIR, a reserved/ folder in or above the inputs, or DATA_DIR/../reserved",
-    )
-    reserved.add_argument(
-        "--include-reserved", action="store_true", help="simulate reserved materials too (evaluation sets only)"
+    add_reserved_options(
+        parser, "never simulated", "the inputs", include_help="simulate reserved materials too (evaluation sets only)"
     )
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="data root whose ../reserved folder is searched (default: none)"
@@ -72,7 +64,6 @@ def _hms(seconds: float) -> str:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from xasflow.data.reserved import ReservedSet, resolve_reserved
     from xasflow.data.sites import check_symprec
     from xasflow.errors import XasflowError
     from xasflow.simulation.campaign import CampaignConfig, default_report_path, plan_campaign, run_campaign
@@ -83,11 +74,7 @@ def _simulate(args: argparse.Namespace) -> int:
         raise XasflowError("--workers must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise XasflowError("--timeout must be positive")
-    if args.include_reserved:
-        reserved = ReservedSet(args.element)
-    else:
-        reserved = resolve_reserved(args.element, args.reserved, args.data_dir, list(args.paths))
-    print(f"reserved: {reserved.describe()}" if not args.include_reserved else "reserved: --include-reserved")
+    reserved = reserved_from_args(args, args.element, list(args.paths))
     config = CampaignConfig(
         element=args.element,
         card_set=get_card_set(args.cards),
