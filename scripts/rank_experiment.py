@@ -15,6 +15,7 @@ Run: ``python scripts/rank_experiment.py [--shared ../shared] [--out results/exp
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 from collections.abc import Callable
@@ -186,30 +187,6 @@ def foil_offsets(measured: dict, metals: dict) -> tuple[dict[str, float], dict[s
     return offsets, notes
 
 
-def feff_candidate(root: Path, name: str, element: str):
-    """The site-averaged FEFF spectrum of reference structure ``name`` from a ``xasflow simulate`` tree.
-
-    Sites and weights come from the tree's own POSCAR with the same site selector ``simulate`` used,
-    so an unfinished site is an error, not a silently smaller average.
-    """
-    from xasflow.constants import energy_grid
-    from xasflow.data.sites import absorbing_sites
-    from xasflow.data.xmu import spectrum_from_xmu
-    from xasflow.experiment import Candidate
-    from xasflow.io.lightshow import XMU, element_dir, poscar_path, site_dir
-    from xasflow.io.structures import read_structure
-
-    tree = element_dir(root, element)
-    structure = read_structure(poscar_path(tree, name))
-    sites = absorbing_sites(structure, element, source=name)
-    spectra = [spectrum_from_xmu(site_dir(tree, name, s.index, element) / XMU, element) for s in sites]
-    weights = np.array([s.weight for s in sites], float)
-    average = np.average(np.array(spectra), axis=0, weights=weights)
-    return Candidate(
-        source=name, formula=structure.composition.reduced_formula, energies=energy_grid(element), spectrum=average
-    )
-
-
 def _synthetic(candidate, element: str, rng, correlated: bool):
     """The true compound's prediction as a 'measurement': broadened 1 eV, shifted to the default offset.
 
@@ -265,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             if element not in structure.composition:
                 continue
             if args.feff:
-                candidates[element].append(feff_candidate(args.feff, cif.stem, element))
+                simulated = Candidate.from_simulation(args.feff, cif, element)
+                candidates[element].append(dataclasses.replace(simulated, source=cif.stem))
             else:
                 prediction = predictor.predict_structure(structure, element, cif.stem)
                 candidates[element].append(Candidate.from_prediction(prediction))

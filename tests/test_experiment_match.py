@@ -137,3 +137,52 @@ def test_cli_bad_candidate_reported_others_ranked(experiment_root, tmp_path, cap
     assert code == 1
     assert "Cr2O3_eskolaite.cif" in capsys.readouterr().err
     assert out.read_text().count("\n") == 2  # header + the one usable candidate
+
+
+def test_site_averaged_spectrum_weights_and_refuses_partial(cu_tree, tmp_path):
+    from xasflow.data.feff_tree import site_averaged_spectrum
+    from xasflow.data.sites import absorbing_sites
+    from xasflow.data.xmu import spectrum_from_xmu
+    from xasflow.io.structures import read_structure
+
+    material = "mp-1022728"  # two inequivalent Cu sites (multiplicities 2 and 1) in the published tree
+    sites = absorbing_sites(read_structure(cu_tree / material / "POSCAR"), "Cu")
+    folder = cu_tree / material / "FEFF-XANES"
+    spectra = [spectrum_from_xmu(folder / f"{s.index:03d}_Cu" / "xmu.dat", "Cu") for s in sites]
+    expected = np.average(spectra, axis=0, weights=[s.weight for s in sites])
+    assert len(sites) == 2 and len({s.weight for s in sites}) > 1  # a real weighted average, not a plain mean
+    np.testing.assert_allclose(site_averaged_spectrum(cu_tree, material, "Cu"), expected)
+
+    import shutil
+
+    copy = tmp_path / "Cu" / material
+    shutil.copytree(cu_tree / material, copy)
+    (copy / "FEFF-XANES" / f"{sites[1].index:03d}_Cu" / "xmu.dat").unlink()
+    with pytest.raises(InputError, match=f"site {sites[1].index} of {material} has no xmu.dat"):
+        site_averaged_spectrum(tmp_path, material, "Cu")
+    with pytest.raises(InputError, match="no simulated Cu spectra of 'mp-0'"):
+        site_averaged_spectrum(tmp_path, "mp-0", "Cu")
+
+
+def test_cli_match_with_simulated_spectra(experiment_root, cu_tree, tmp_path, capsys):
+    """--simulated ranks FEFF spectra from a simulate tree; a candidate missing there is named, the rest ranked."""
+    import csv
+
+    from xasflow.data.feff_tree import site_averaged_spectrum
+
+    materials = ("mp-1021507", "mp-1022728", "mp-1023130")
+    out = tmp_path / "r.csv"
+    posc = [str(cu_tree / m / "POSCAR") for m in materials]
+    measured_file = experiment_root / "Cu" / "CuO_tenorite_13K_01.xdi"
+    code = main(["match", str(measured_file), *posc, str(REFERENCE / "Cu_metal.cif"),
+                 "--element", "Cu", "--simulated", str(cu_tree), "--out", str(out)])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1 and "Cu_metal" in captured.err and "Traceback" not in captured.err
+    rows = list(csv.DictReader(out.open()))
+    assert sorted(Path(r["source"]).parent.name for r in rows) == sorted(materials)
+    assert {r["spectrum"] for r in rows} == {"FEFF"} and "(FEFF)" in captured.out
+    # the ranking is of the simulated spectra: the CSV's best candidate equals a direct match on them
+    measured = normalize(read_measured(measured_file), "Cu")
+    direct = [Candidate.from_simulation(cu_tree, cu_tree / m / "POSCAR", "Cu") for m in materials]
+    np.testing.assert_allclose(direct[2].spectrum, site_averaged_spectrum(cu_tree, materials[2], "Cu"))
+    assert match(measured, direct, "Cu").best.candidate.source == rows[0]["source"]

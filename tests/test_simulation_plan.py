@@ -6,10 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+from xasflow.io.lightshow import material_id_for
 from xasflow.simulation.campaign import (
     CampaignConfig,
     estimate_seconds,
-    material_id_for,
     plan_campaign,
 )
 from xasflow.simulation.cards import FAST, PUBLISHED

@@ -48,8 +48,9 @@ def pool_from_structures(
     """
     from xasflow.features.batch import featurize_structures
     from xasflow.features.registry import get_featurizer
+    from xasflow.io.lightshow import material_id_for
     from xasflow.io.structures import expand_paths
-    from xasflow.simulation.campaign import _read_crystal, material_id_for, select_sites
+    from xasflow.simulation.campaign import _read_crystal, select_sites
 
     problems: list[InputError] = []
     files: list[Path] = []

@@ -34,6 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sigma", type=float, help="fixed Gaussian broadening, eV (default: fitted 0-3 eV)")
     parser.add_argument("--fidelity", default="FEFF", help="FEFF (default) or VASP")
     parser.add_argument("--model", default=None, help="tuned | expert | universal (default: the set's best)")
+    parser.add_argument(
+        "--simulated",
+        type=Path,
+        default=None,
+        help="rank with the candidates' FEFF spectra from this `xasflow simulate --out` tree instead of predictions "
+        "(shortlist with predictions, simulate the top few, confirm with --simulated)",
+    )
     parser.set_defaults(handler=_match)
 
 
@@ -53,11 +60,18 @@ def _match(args: argparse.Namespace) -> int:
     metric = args.metric or DEFAULT_METRIC
     measured = normalize(read_measured(args.measured, columns=args.columns, group=args.group), element)
 
-    predictor = Predictor(fidelity=args.fidelity, model=args.model)
-    predictor.model_for(element)  # fail fast when the set has no model
+    predictor = None
+    if args.simulated is None:
+        predictor = Predictor(fidelity=args.fidelity, model=args.model)
+        predictor.model_for(element)  # fail fast when the set has no model
+    elif not args.simulated.is_dir():
+        raise XasflowError(f"--simulated {args.simulated}: not a folder")
     candidates, failures = [], 0
     for path in expand_paths(args.structures):
         try:
+            if predictor is None:
+                candidates.append(Candidate.from_simulation(args.simulated, path, element))
+                continue
             structure = read_structure(path)
             candidates.append(Candidate.from_prediction(predictor.predict_structure(structure, element, str(path))))
         except InputError as err:
@@ -94,9 +108,10 @@ def _print_ranking(result) -> None:
     for e in result.entries:
         a = e.alignment
         flag = " (shift at bound)" if a.shift_at_bound else ""
+        origin = " (FEFF)" if e.candidate.origin == "FEFF" else ""
         print(
             f"{e.rank:>4}  {e.candidate.formula:14s} {e.score:8.4f} {a.shift:+9.2f} {a.sigma:9.2f} "
-            f"{a.scale:6.3f}  {e.candidate.source}{flag}"
+            f"{a.scale:6.3f}  {e.candidate.source}{origin}{flag}"
         )
 
 

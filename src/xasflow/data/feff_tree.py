@@ -10,11 +10,11 @@ import numpy as np
 
 from xasflow.data.dataset import XASDataset
 from xasflow.data.outliers import outlier_mask
-from xasflow.data.sites import check_site
+from xasflow.data.sites import DEFAULT_SYMPREC, absorbing_sites, check_site
 from xasflow.data.splits import assign_from_lists
 from xasflow.data.xmu import spectrum_from_xmu
 from xasflow.errors import InputError, XasflowError
-from xasflow.io.lightshow import FeffSite, iter_sites
+from xasflow.io.lightshow import XMU, FeffSite, element_dir, iter_sites, poscar_path, site_dir
 from xasflow.io.structures import read_structure
 
 
@@ -134,3 +134,32 @@ def build_feff_dataset(
         },
     )
     return dataset, report
+
+
+def site_averaged_spectrum(root: Path, material_id: str, element: str, symprec: float = DEFAULT_SYMPREC) -> np.ndarray:
+    """The multiplicity-weighted average of one material's processed ``xmu.dat`` spectra in a tree.
+
+    The sites and weights come from the tree's ``POSCAR`` with the site selector ``simulate``
+    uses (inequivalent sites at ``symprec``), so a missing or unfinished site is an error,
+    never a silently partial average.
+
+    Raises
+    ------
+    InputError
+        If the material, a selected site or its ``xmu.dat`` is missing, or a file is unreadable.
+    """
+    tree = element_dir(Path(root), element)
+    poscar = poscar_path(tree, material_id)
+    if not poscar.exists():
+        raise InputError(tree, f"no simulated {element} spectra of {material_id!r} (no {material_id}/POSCAR)")
+    structure = read_structure(poscar)
+    sites = absorbing_sites(structure, element, source=poscar, symprec=symprec)
+    spectra = []
+    for site in sites:
+        xmu = site_dir(tree, material_id, site.index, element) / XMU
+        if not xmu.exists():
+            raise InputError(
+                xmu.parent, f"site {site.index} of {material_id} has no {XMU} (not simulated or unfinished)"
+            )
+        spectra.append(spectrum_from_xmu(xmu, element))
+    return np.average(np.array(spectra), axis=0, weights=[s.weight for s in sites])

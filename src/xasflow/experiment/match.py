@@ -13,13 +13,15 @@ from xasflow.experiment.score import DEFAULT_METRIC, METRICS, STD_METRICS, get_m
 
 @dataclass(frozen=True)
 class Candidate:
-    """A predicted, site-averaged spectrum of one candidate structure."""
+    """A site-averaged spectrum of one candidate structure: predicted, or simulated with FEFF."""
 
     source: str
     formula: str
     energies: np.ndarray
     spectrum: np.ndarray
     std: np.ndarray | None = None
+    #: Where the spectrum came from: ``predicted`` (a model) or ``FEFF`` (a simulation).
+    origin: str = "predicted"
 
     @classmethod
     def from_prediction(cls, prediction) -> Candidate:
@@ -31,6 +33,29 @@ class Candidate:
             energies=np.asarray(prediction.energies, float),
             spectrum=np.asarray(prediction.average, float),
             std=None if std is None else np.asarray(std, float),
+        )
+
+    @classmethod
+    def from_simulation(cls, tree, structure_file, element: str) -> Candidate:
+        """The FEFF spectrum of ``structure_file`` from an ``xasflow simulate`` output tree.
+
+        Raises
+        ------
+        InputError
+            If the structure, or one of its inequivalent sites, was not simulated there.
+        """
+        from xasflow.constants import energy_grid
+        from xasflow.data.feff_tree import site_averaged_spectrum
+        from xasflow.io.lightshow import material_id_for
+        from xasflow.io.structures import read_structure
+
+        spectrum = site_averaged_spectrum(tree, material_id_for(structure_file), element)
+        return cls(
+            source=str(structure_file),
+            formula=read_structure(structure_file).composition.reduced_formula,
+            energies=energy_grid(element),
+            spectrum=spectrum,
+            origin="FEFF",
         )
 
 

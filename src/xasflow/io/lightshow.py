@@ -40,6 +40,14 @@ class FeffSite:
         return self.xmu.parent / FEFF_INP
 
 
+def material_id_for(path: Path) -> str:
+    """The tree's material folder for a structure file: ``mp-123/POSCAR`` or ``mp-123.cif`` -> ``mp-123``."""
+    path = Path(path)
+    if path.name.upper().startswith(("POSCAR", "CONTCAR")) and path.parent.name:
+        return path.parent.name
+    return path.stem
+
+
 def element_dir(root: Path, element: str) -> Path:
     """The tree of one element: accepts the element folder itself, its parent, or an OmniXAS root."""
     check_element(element)

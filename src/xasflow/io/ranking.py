@@ -7,7 +7,7 @@ from pathlib import Path
 
 from xasflow.fileio import atomic_open
 
-COLUMNS = ("rank", "source", "formula", "score", "shift_eV", "sigma_eV", "scale", "shift_at_bound")
+COLUMNS = ("rank", "source", "formula", "score", "shift_eV", "sigma_eV", "scale", "shift_at_bound", "spectrum")
 
 
 def write_ranking(path: Path, result) -> None:
@@ -28,6 +28,7 @@ def write_ranking(path: Path, result) -> None:
                     f"{a.sigma:.4f}",
                     f"{a.scale:.5f}",
                     int(a.shift_at_bound),
+                    e.candidate.origin,
                     *(f"{e.metrics[n]:.6f}" for n in names),
                     result.metric,
                     result.measured.source,

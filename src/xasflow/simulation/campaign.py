@@ -18,6 +18,7 @@ import numpy as np
 from xasflow.data.reserved import ReservedSet
 from xasflow.data.sites import DEFAULT_SYMPREC, absorbing_sites, parse_selection
 from xasflow.errors import InputError, XasflowError, check_element
+from xasflow.io.lightshow import material_id_for
 from xasflow.io.structures import collect_inputs, read_structure
 from xasflow.simulation.cards import CARD_SETS, CardSet
 from xasflow.simulation.inputs import build_site_input
@@ -82,13 +83,6 @@ class CampaignConfig:
         if self.order not in ORDERS:
             raise XasflowError(f"order {self.order!r} is not one of {', '.join(ORDERS)}")
         parse_selection(self.sites)
-
-
-def material_id_for(path: Path) -> str:
-    """``mp-123/POSCAR`` -> ``mp-123``; ``mp-123.cif`` -> ``mp-123``."""
-    if path.name.upper().startswith(("POSCAR", "CONTCAR")) and path.parent.name:
-        return path.parent.name
-    return path.stem
 
 
 def _poscar_text(path: Path, structure) -> str:
