@@ -274,6 +274,7 @@ def report(data_dir: Path, work: Path, out: Path) -> None:
             f"{s.mse_mean:.3g} | {s.model_mse_mean:.3g} | {100 * s.relative:.2f} % | "
             f"{100 * s.relative_median_site:.2f} % | {speed} |"
         )
+    lines += _paired_with_screening(per_site)
     payload = {
         "command": " ".join(["python", *sys.argv]),
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -291,6 +292,33 @@ def report(data_dir: Path, work: Path, out: Path) -> None:
     with atomic_open(out / "table.md") as fh:
         fh.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _paired_with_screening(per_site: list[dict], reference: str = "a120_s5_k08") -> list[str]:
+    """Markdown rows: each candidate against the screening set on the sites both finished."""
+    done = {(r["candidate"], r["site_id"]): r for r in per_site if r["status"] == "finished" and r["cpu_seconds"]}
+    lines = [
+        "",
+        f"Paired with `{reference}` on the sites both finished (error / model = mean MSE vs published over the "
+        "model's mean MSE on those sites):",
+        "",
+        f"| card set | sites | error / model | `{reference}` error / model | CPU × `{reference}` |",
+        "|---|---|---|---|---|",
+    ]
+    for cand in CANDIDATES:
+        if cand.name == reference:
+            continue
+        mine = [(site, r) for (c, site), r in done.items() if c == cand.name]
+        pairs = [(r, done[(reference, site)]) for site, r in mine if (reference, site) in done]
+        if not pairs:
+            continue
+        model = sum(a["model_mse"] for a, _ in pairs)
+        lines.append(
+            f"| `{cand.name}` | {len(pairs)} | {100 * sum(a['mse'] for a, _ in pairs) / model:.2f} % | "
+            f"{100 * sum(b['mse'] for _, b in pairs) / model:.2f} % | "
+            f"{sum(a['cpu_seconds'] for a, _ in pairs) / sum(b['cpu_seconds'] for _, b in pairs):.2f} |"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
