@@ -211,6 +211,7 @@ def _synthetic(candidate, element: str, rng, correlated: bool):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from xasflow.errors import InputError
     from xasflow.experiment import AlignConfig, Candidate, match, normalize
     from xasflow.experiment.align import DEFAULT_OFFSET, DEFAULT_SHIFT_BOUND
     from xasflow.experiment.plot import plot_match
@@ -236,30 +237,36 @@ def main(argv: list[str] | None = None) -> int:
     predictor = Predictor()
     predicted: dict[str, list[Candidate]] = {}
     simulated: dict[str, list[Candidate]] = {}
+    dropped: dict[str, str] = {}
     for element in ("Cu", "Cr"):
         predicted[element], simulated[element] = [], []
         for cif in sorted(REFERENCE.glob("*.cif")):
             structure = read_structure(cif)
             if element not in structure.composition:
                 continue
+            if args.feff:
+                try:
+                    feff = Candidate.from_simulation(args.feff, cif, element)
+                except InputError as err:  # FEFF could not simulate it: leave it out of both lists
+                    dropped[cif.stem] = err.message
+                    continue
+                simulated[element].append(dataclasses.replace(feff, source=cif.stem))
             prediction = predictor.predict_structure(structure, element, cif.stem)
             predicted[element].append(Candidate.from_prediction(prediction))
-            if args.feff:
-                feff = Candidate.from_simulation(args.feff, cif, element)
-                simulated[element].append(dataclasses.replace(feff, source=cif.stem))
     candidates = simulated if args.feff else predicted
+    truth_of = {rel: t for rel, t in TRUTH.items() if t not in dropped}
     if args.feff:
         args.out = args.out / "feff"
     has_std = all(c.std is not None for cs in candidates.values() for c in cs)
     metals = {el: next(c for c in cs if c.source == f"{el}_metal") for el, cs in candidates.items()}
-    measured = {rel: normalize(read_measured(data / rel), rel.split("/")[0]) for rel in TRUTH}
+    measured = {rel: normalize(read_measured(data / rel), rel.split("/")[0]) for rel in truth_of}
     foil, foil_notes = foil_offsets(measured, metals)
     table = variants()
     default_metric, default_config = table[DEFAULT_VARIANT][1], table[DEFAULT_VARIANT][2]
 
     ranks: dict[str, dict[str, int]] = {name: {} for name in table}
     rows, wide_shifts = [], {"Cu": [], "Cr": []}
-    for relative, truth in TRUTH.items():
+    for relative, truth in truth_of.items():
         element = relative.split("/")[0]
         spectrum = measured[relative]
         for name, (_, metric, make) in table.items():
@@ -287,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((relative, truth, names[0], own.alignment.shift, own.alignment.sigma, wide.best.alignment.shift))
         print(f"{relative:32s} own={truth:20s} " + " ".join(str(ranks[n][relative]) for n in table), file=sys.stderr)
 
-    bound = _upper_bound(candidates, default_metric, args.draws, has_std, match)
+    bound = _upper_bound(candidates, truth_of, default_metric, args.draws, has_std, match)
     counts = {name: sum(r == 1 for r in ranks[name].values()) for name in table}
     lines = [
         "# xasflow match on the development set",
@@ -305,6 +312,16 @@ def main(argv: list[str] | None = None) -> int:
         f"(Cu offset {DEFAULT_OFFSET['Cu']} eV ± {DEFAULT_SHIFT_BOUND['Cu']}, Cr offset {DEFAULT_OFFSET['Cr']} eV ± "
         f"{DEFAULT_SHIFT_BOUND['Cr']}). Predictions {'with' if has_std else 'without'} calibrated std.",
         "",
+        *(
+            [
+                "Left out (no FEFF spectrum; its measurement counts as not ranked first, and it is not a candidate "
+                "for the others, which can only raise their ranks): "
+                + "; ".join(f"{name} ({why})" for name, why in dropped.items()),
+                "",
+            ]
+            if dropped
+            else []
+        ),
         "## Variants (own compound first, of 12)",
         "",
         "| variant | top-1 | " + " | ".join(Path(r).stem for r in TRUTH) + " | what |",
@@ -312,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for name, (what, _, _) in table.items():
         lines.append(
-            f"| {name} | **{counts[name]}** | " + " | ".join(str(ranks[name][r]) for r in TRUTH) + f" | {what} |"
+            f"| {name} | **{counts[name]}** | "
+            + " | ".join(str(ranks[name].get(r, "—")) for r in TRUTH)
+            + f" | {what} |"
         )
     lines += [
         "",
@@ -327,13 +346,14 @@ def main(argv: list[str] | None = None) -> int:
         "Each measured spectrum replaced by its own compound's prediction, broadened 1 eV, at the default offset, "
         f"with 0.5 % noise, ranked with `{default_metric}` against the same candidates.",
         "",
-        f"* noise only: **{bound['noise']} of 12**",
+        f"* noise only: **{bound['noise']} of {len(truth_of)}**",
     ]
     if has_std:
         lines.append(
             f"* plus a smooth perturbation with the calibrated std (how FEFF may differ from the model; "
-            f"{args.draws} draws each): **{bound['perturbed']:.1f} of 12** on average; per spectrum, share of draws "
-            "ranking the own compound first: " + ", ".join(f"{Path(r).stem} {bound['share'][r]:.1f}" for r in TRUTH)
+            f"{args.draws} draws each): **{bound['perturbed']:.1f} of {len(truth_of)}** on average; per spectrum, "
+            "share of draws ranking the own compound first: "
+            + ", ".join(f"{Path(r).stem} {bound['share'][r]:.1f}" for r in truth_of)
         )
     lines += [
         "",
@@ -357,14 +377,25 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     if args.feff:
-        lines += _model_vs_feff(predicted, simulated, measured, default_metric, default_config, foil, match)
+        for element, cands in simulated.items():  # the spectra ranked above, for the record (the tree is not in git)
+            table_out = np.column_stack([cands[0].energies, *(c.spectrum for c in cands)])
+            with atomic_open(args.out / f"feff_spectra_{element}.csv", "w") as handle:
+                np.savetxt(
+                    handle,
+                    table_out,
+                    delimiter=",",
+                    fmt="%.6f",
+                    header=",".join(["energy_eV", *(c.source for c in cands)]),
+                    comments="",
+                )
+        lines += _model_vs_feff(predicted, simulated, measured, truth_of, default_metric, default_config, foil, match)
     with atomic_open(args.out / "summary.md", "w") as handle:
         handle.write("\n".join(lines))
     print("\n".join(lines))
     return 0
 
 
-def _model_vs_feff(predicted, simulated, measured, metric, make_config, foil, match) -> list[str]:
+def _model_vs_feff(predicted, simulated, measured, truth_of, metric, make_config, foil, match) -> list[str]:
     """Markdown: how far each prediction is from its FEFF spectrum, and the own-compound rank with each."""
     lines = [
         "## Model against FEFF on the reference structures",
@@ -382,7 +413,7 @@ def _model_vs_feff(predicted, simulated, measured, metric, make_config, foil, ma
         for model, sim in zip(predicted[element], simulated[element], strict=True):
             lines.append(f"| {sim.source} | {np.mean((model.spectrum - sim.spectrum) ** 2):.2e} | {spread:.2e} |")
     lines += ["", "| measured | own rank, FEFF | own rank, model |", "|---|---|---|"]
-    for relative, truth in TRUTH.items():
+    for relative, truth in truth_of.items():
         element = relative.split("/")[0]
         cells = []
         for cands in (simulated[element], predicted[element]):
@@ -393,10 +424,10 @@ def _model_vs_feff(predicted, simulated, measured, metric, make_config, foil, ma
     return [*lines, ""]
 
 
-def _upper_bound(candidates, metric: str, draws: int, has_std: bool, match) -> dict:
+def _upper_bound(candidates, truth_of: dict[str, str], metric: str, draws: int, has_std: bool, match) -> dict:
     rng = np.random.default_rng(0)
     noise, share = 0, {}
-    for relative, truth in TRUTH.items():
+    for relative, truth in truth_of.items():
         element = relative.split("/")[0]
         own = next(c for c in candidates[element] if c.source == truth)
         synthetic = _synthetic(own, element, rng, correlated=False)
