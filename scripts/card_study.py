@@ -146,7 +146,7 @@ def run(data_dir: Path, work: Path, timeout: float, only: set[str] | None, site_
             if rank >= cand.n_sites or (only and cand.name not in only):
                 continue
             path = _result_path(work, cand.name, site["site_id"])
-            if path.is_file():
+            if path.is_file() and not _retry_timeout(json.loads(path.read_text()), timeout):
                 continue
             result = _run_one(cand, site, work, timeout)
             with atomic_open(path) as fh:
@@ -156,6 +156,11 @@ def run(data_dir: Path, work: Path, timeout: float, only: set[str] | None, site_
                 f"{result['status']:<8} cpu {result['cpu_seconds']} s",
                 flush=True,
             )
+
+
+def _retry_timeout(result: dict, timeout: float) -> bool:
+    """A run stopped by the time limit is run again when the limit has been raised above what it got."""
+    return result.get("status") == "timeout" and timeout > (result.get("seconds") or 0.0) + 1.0
 
 
 def _run_one(cand: Candidate, site: dict, work: Path, timeout: float) -> dict:
