@@ -186,3 +186,15 @@ def test_cli_match_with_simulated_spectra(experiment_root, cu_tree, tmp_path, ca
     direct = [Candidate.from_simulation(cu_tree, cu_tree / m / "POSCAR", "Cu") for m in materials]
     np.testing.assert_allclose(direct[2].spectrum, site_averaged_spectrum(cu_tree, materials[2], "Cu"))
     assert match(measured, direct, "Cu").best.candidate.source == rows[0]["source"]
+
+
+def test_simulated_candidate_must_be_the_simulated_structure(cu_tree, tmp_path):
+    """A candidate file named like a tree material but holding another structure is refused, not ranked."""
+    from xasflow.io.structures import read_structure
+
+    same = Candidate.from_simulation(cu_tree, cu_tree / "mp-1022728" / "POSCAR", "Cu")
+    assert same.formula == "Cu3O2"
+    renamed = tmp_path / "mp-1022728.cif"  # the tree's mp-1022728 is Cu3O2; this file is YBa2Cu3O6
+    read_structure(cu_tree / "mp-1021507" / "POSCAR").to(filename=str(renamed))
+    with pytest.raises(InputError, match=r"composition Ba2Y\(CuO2\)3 differs from the simulated structure .*\(Cu3O2\)"):
+        Candidate.from_simulation(cu_tree, renamed, "Cu")

@@ -60,20 +60,25 @@ def _match(args: argparse.Namespace) -> int:
     metric = args.metric or DEFAULT_METRIC
     measured = normalize(read_measured(args.measured, columns=args.columns, group=args.group), element)
 
-    predictor = None
     if args.simulated is None:
         predictor = Predictor(fidelity=args.fidelity, model=args.model)
         predictor.model_for(element)  # fail fast when the set has no model
-    elif not args.simulated.is_dir():
+
+        def candidate(path: Path) -> Candidate:
+            prediction = predictor.predict_structure(read_structure(path), element, str(path))
+            return Candidate.from_prediction(prediction)
+
+    elif args.simulated.is_dir():
+
+        def candidate(path: Path) -> Candidate:
+            return Candidate.from_simulation(args.simulated, path, element)
+
+    else:
         raise XasflowError(f"--simulated {args.simulated}: not a folder")
     candidates, failures = [], 0
     for path in expand_paths(args.structures):
         try:
-            if predictor is None:
-                candidates.append(Candidate.from_simulation(args.simulated, path, element))
-                continue
-            structure = read_structure(path)
-            candidates.append(Candidate.from_prediction(predictor.predict_structure(structure, element, str(path))))
+            candidates.append(candidate(path))
         except InputError as err:
             report_problem(err)
             failures += 1

@@ -39,20 +39,36 @@ class Candidate:
     def from_simulation(cls, tree, structure_file, element: str) -> Candidate:
         """The FEFF spectrum of ``structure_file`` from an ``xasflow simulate`` output tree.
 
+        The tree names materials after their files (``material_id_for``), so the tree's ``POSCAR``
+        must have the candidate's composition: a renamed or edited file is refused, not ranked
+        with another structure's spectrum.
+
         Raises
         ------
         InputError
-            If the structure, or one of its inequivalent sites, was not simulated there.
+            If the structure, or one of its inequivalent sites, was not simulated there, or the
+            simulated structure has another composition.
         """
         from xasflow.constants import energy_grid
         from xasflow.data.feff_tree import site_averaged_spectrum
-        from xasflow.io.lightshow import material_id_for
+        from xasflow.errors import InputError
+        from xasflow.io.lightshow import element_dir, material_id_for, poscar_path
         from xasflow.io.structures import read_structure
 
-        spectrum = site_averaged_spectrum(tree, material_id_for(structure_file), element)
+        material = material_id_for(structure_file)
+        spectrum = site_averaged_spectrum(tree, material, element)
+        formula = read_structure(structure_file).composition.reduced_composition
+        simulated_file = poscar_path(element_dir(tree, element), material)
+        simulated = read_structure(simulated_file).composition.reduced_composition
+        if not formula.almost_equals(simulated):
+            raise InputError(
+                structure_file,
+                f"its composition {formula.reduced_formula} differs from the simulated structure "
+                f"{simulated_file} ({simulated.reduced_formula}); not ranked",
+            )
         return cls(
             source=str(structure_file),
-            formula=read_structure(structure_file).composition.reduced_formula,
+            formula=formula.reduced_formula,
             energies=energy_grid(element),
             spectrum=spectrum,
             origin="FEFF",
