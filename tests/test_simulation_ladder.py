@@ -119,6 +119,10 @@ def test_site_climbs_the_ladder_and_records_the_rung(tmp_path: Path, feff_stub) 
     assert parse_feff_inp((folder / "feff.inp").read_text()).cards["SCF"] == "5.0 0 30 0.05 10"
     assert (folder / "xmu.dat").is_file()
     assert site_status(folder, FAST.name, FAST.fingerprint(), "Cu").state is SiteState.DONE
+    # Same cards under another name (a renamed set) are the same output; other cards are a conflict.
+    assert site_status(folder, "renamed", FAST.fingerprint(), "Cu").state is SiteState.DONE
+    conflict = site_status(folder, FAST.name, "0123456789abcdef", "Cu")
+    assert conflict.state is SiteState.CONFLICT and "not overwritten" in conflict.reason
 
 
 def test_site_failing_every_rung_is_given_up_and_not_rerun(tmp_path: Path, feff_stub) -> None:

@@ -59,15 +59,17 @@ def read_marker(folder: Path) -> dict | None:
 def site_status(folder: Path, card_set: str, fingerprint: str, element: str, ladder: str | None = None) -> SiteStatus:
     """Classify an output site folder for a run with ``card_set``.
 
-    With ``ladder``, a site whose earlier run failed on every rung of that same ladder is
-    ``GAVE_UP`` (a rerun would repeat the same failures); ``ladder=None`` retries it.
+    The cards' ``fingerprint`` decides whether earlier output belongs to this run; the set's name
+    is only reported, so output written under a set's former name (same cards) stays valid when a
+    set is renamed. With ``ladder``, a site whose earlier run failed on every rung of that same
+    ladder is ``GAVE_UP`` (a rerun would repeat the same failures); ``ladder=None`` retries it.
     """
     if not folder.exists() or not any(p for p in folder.iterdir() if not p.name.startswith(".")):
         return SiteStatus(SiteState.EMPTY)
     marker = read_marker(folder)
     if marker is None:
         return SiteStatus(SiteState.CONFLICT, f"{folder} holds files not written by xasflow simulate; not overwritten")
-    if marker.get("card_set") != card_set or marker.get("fingerprint") != fingerprint:
+    if marker.get("fingerprint") != fingerprint:
         return SiteStatus(
             SiteState.CONFLICT,
             f"{folder} holds output of card set {marker.get('card_set')!r} "
