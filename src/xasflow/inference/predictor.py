@@ -259,15 +259,13 @@ class Predictor:
             self._row_models[key] = load_model_on(element, self.fidelity, featurizer, root=self.zoo_dir)
         return self._row_models[key]
 
-    def _rows(self, features: np.ndarray, model) -> np.ndarray:
-        rows = np.asarray(features, dtype=np.float64)
-        if rows.ndim != 2 or rows.shape[1] != model.n_features:
-            shape = "x".join(map(str, rows.shape))
-            raise XasflowError(
-                f"feature rows of shape {shape}, but the {model.name} model reads {model.n_features} "
-                f"{model.featurizer_spec.name} features per row"
-            )
-        return rows
+    @staticmethod
+    def _rows(features: np.ndarray, model) -> np.ndarray:
+        # The estimator checks the matrix too; naming the model and its featurizer here tells a user
+        # holding rows of another representation which rows this model reads.
+        from xasflow.models.estimator import check_matrix
+
+        return check_matrix(features, model.n_features, f"{model.featurizer_spec.name} feature rows for {model.name}")
 
     def estimate_features(self, features: np.ndarray, element: str, featurizer: str = PUBLISHED_FEATURIZER):
         """Mean, calibrated std, ``ood_score`` and ``in_domain`` of feature rows ``(n, d)``."""
