@@ -9,28 +9,11 @@ import numpy as np
 from xasflow.active.oracles import ReplayOracle
 from xasflow.active.pool import Pool
 from xasflow.constants import ELEMENTS
-from xasflow.data.published import load_published
-from xasflow.data.reserved import reserved_materials
+from xasflow.data.published import published_rows
 from xasflow.data.splits import grouped_split
 from xasflow.errors import XasflowError
-from xasflow.io.omnixas import material_ids, ml_data_path
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.transfer import TransferSettings, pretrain
-
-
-def published_rows(root: Path, element: str, reserved_dir: Path | None) -> dict | None:
-    """Published FEFF val rows of ``element`` without its reserved materials; ``None`` without spectra."""
-    if not ml_data_path(root, element, "FEFF", "val", "y").exists():
-        return None
-    data = load_published(root, element, "FEFF", splits=("val",))
-    materials = material_ids(data.ids)
-    keep = ~np.isin(materials, sorted(reserved_materials(reserved_dir, element)))
-    return {
-        "ids": data.ids[keep],
-        "X": data.features["m3gnet"][keep],
-        "y": data.spectra[keep],
-        "materials": materials[keep],
-    }
 
 
 def base_model(

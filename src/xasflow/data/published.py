@@ -11,11 +11,13 @@ import numpy as np
 
 from xasflow.constants import N_POINTS
 from xasflow.data.dataset import XASDataset
+from xasflow.data.reserved import reserved_materials
 from xasflow.errors import InputError, XasflowError, check_element, check_fidelity
 from xasflow.io.omnixas import (
     SPLITS,
     available_splits,
     id_list_path,
+    material_ids,
     ml_data_path,
     read_id_list,
     read_matrix,
@@ -124,3 +126,21 @@ def export_omnixas(dataset: XASDataset, out: Path, feature: str = PUBLISHED_FEAT
             y=None if dataset.spectra is None else dataset.spectra[rows],
         )
     return written
+
+
+def published_rows(root: Path, element: str, reserved_dir: Path | None, spectra: bool = True) -> dict | None:
+    """Published FEFF val rows of ``element`` without its reserved materials (``ids``, ``X``, ``y``, ``materials``).
+
+    ``None`` when the element has no published spectra, or with ``spectra=False`` (features only, no ``y``)
+    no published feature rows.
+    """
+    needed = "y" if spectra else "X"
+    if not ml_data_path(root, element, "FEFF", "val", needed).exists():
+        return None
+    data = load_published(root, element, "FEFF", splits=("val",))
+    materials = material_ids(data.ids)
+    keep = ~np.isin(materials, sorted(reserved_materials(reserved_dir, element)))
+    out = {"ids": data.ids[keep], "X": data.features[PUBLISHED_FEATURES][keep], "materials": materials[keep]}
+    if spectra:
+        out["y"] = data.spectra[keep]
+    return out

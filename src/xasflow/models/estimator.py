@@ -23,7 +23,7 @@ from xasflow.errors import InputError, XasflowError, check_element, check_fideli
 from xasflow.models.calibration import Calibration, CoverageReport, cross_fitted_coverage, fit_calibration
 from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import ModelConfig
-from xasflow.models.domain import DomainReference, cross_fitted_flag_rate
+from xasflow.models.domain import K_NEIGHBOURS, DomainReference, cross_fitted_flag_rate
 from xasflow.models.elements import ELEMENT_PROPERTIES, descriptor_matrix
 from xasflow.models.fitting import Batch, History, TrainConfig, train_network
 from xasflow.models.network import SpectrumMLP, output_basis
@@ -384,7 +384,14 @@ class XASRegressor(ParamsMixin):
         self.training_rows_ = len(X)
         self.elements_ = tuple(e for e in ELEMENTS if e in set(labels)) or ("*",)
         # The model changed: earlier calibration and domain thresholds no longer apply.
-        self.domain_ = {e: DomainReference.from_training(X[[lab == e for lab in labels]]) for e in set(labels)}
+        # An element with too few rows for a k-nearest-neighbour reference gets none (``domain_score``
+        # refuses it) until ``set_domain`` gives it one from other rows.
+        counts = {e: labels.count(e) for e in set(labels)}
+        self.domain_ = {
+            e: DomainReference.from_training(X[[lab == e for lab in labels]])
+            for e, n in counts.items()
+            if n > K_NEIGHBOURS
+        }
         self.calibration_: dict[str, tuple[Calibration, CoverageReport]] = {}
         if not hasattr(self, "provenance_"):
             self.provenance_ = Provenance()
@@ -502,12 +509,52 @@ class XASRegressor(ParamsMixin):
         residual = y - mean
         self.domain_flag_rate_ = getattr(self, "domain_flag_rate_", {})
         for element in sorted(set(labels)):
+            reference = self.domain_.get(element)
+            if reference is None:
+                raise XasflowError(
+                    f"{element}: too few training rows for an out-of-domain reference; give one with set_domain"
+                )
             rows = np.array([lab == element for lab in labels])
             report = cross_fitted_coverage(residual[rows], spread[rows], groups_arr[rows], seed)
             self.calibration_[element] = (fit_calibration(residual[rows], spread[rows]), report)
-            reference = self.domain_[element]
             self.domain_flag_rate_[element] = cross_fitted_flag_rate(reference, X[rows], groups_arr[rows], seed=seed)
             reference.fit_threshold(X[rows])
+        return self
+
+    def set_calibration(self, element: str, calibration: Calibration, report: CoverageReport) -> XASRegressor:
+        """Use a calibration fitted elsewhere for ``element``'s rows.
+
+        For an element with too few spectra of its own to hold out, e.g. one fitted on analogue elements
+        that went through the same few-site transfer; ``report`` says how it was measured.
+        """
+        self._check_fitted()
+        self.calibration_[check_element(element)] = (calibration, report)
+        return self
+
+    def set_domain(
+        self,
+        element: str,
+        X_reference: np.ndarray,
+        X_heldout: np.ndarray,
+        groups: Sequence[str] | np.ndarray | None = None,
+        seed: int = 0,
+    ) -> XASRegressor:
+        """Out-of-domain reference of ``element`` on ``X_reference`` (not necessarily the training rows).
+
+        The threshold is fitted on ``X_heldout`` and the flag rate cross-fitted over its material-grouped
+        halves, as :meth:`calibrate` does. For a model trained on a handful of sites the population its
+        calibration was measured on is the honest domain, not those sites.
+        """
+        self._check_fitted()
+        element = check_element(element)
+        X_reference = check_matrix(X_reference, self.n_features, "domain reference features")
+        X_heldout = check_matrix(X_heldout, self.n_features, "domain held-out features")
+        groups_arr = np.asarray(groups) if groups is not None else np.array([f"row{i}" for i in range(len(X_heldout))])
+        reference = DomainReference.from_training(X_reference)
+        self.domain_flag_rate_ = getattr(self, "domain_flag_rate_", {})
+        self.domain_flag_rate_[element] = cross_fitted_flag_rate(reference, X_heldout, groups_arr, seed=seed)
+        reference.fit_threshold(X_heldout)
+        self.domain_[element] = reference
         return self
 
     @property

@@ -170,6 +170,42 @@ def recalibrate_zoo(catalog: SetCatalog, zoo: Path, out_dir: Path, provenance: s
     return index
 
 
+def add_new_element_set(
+    zoo: Path, model: XASRegressor, metrics: dict[str, Any], provenance: str = ""
+) -> dict[str, Any]:
+    """Add (or replace) the set of a new-element model (:mod:`xasflow.training.new_element`) in ``zoo``.
+
+    The element leaves the index's ``features_only`` list; the rest of the zoo is copied unchanged and
+    the zoo is replaced only once complete.
+    """
+    from xasflow.zoo.registry import read_index
+
+    element, fidelity = model.element, model.fidelity
+    if element is None or not model.is_calibrated:
+        raise XasflowError("a new-element set needs a calibrated single-element model")
+    key = f"{element}_{fidelity}"
+    zoo = Path(zoo)
+    index = read_index(zoo)
+    staging = Path(tempfile.mkdtemp(prefix=f".{zoo.name}.", dir=zoo.parent))
+    try:
+        shutil.copytree(zoo, staging, dirs_exist_ok=True)
+        shutil.rmtree(staging / key, ignore_errors=True)
+        (staging / key).mkdir()
+        entry: dict[str, Any] = {"models": [], "eta": {}, "coverage_68": {}, "coverage_95": {}, "default": model.name}
+        entry["new_element"] = {k: metrics[k] for k in ("sites", "materials", "card_set", "transfer") if k in metrics}
+        _ship(model, staging / key, model.name, metrics, entry, index["storage_dtype"], shared_universal=False)
+        entry["models"].append(model.name)
+        index["sets"][key] = entry
+        index["features_only"] = [k for k in index.get("features_only", []) if k != key]
+        index.setdefault("new_element_sets", {})[key] = provenance
+        (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        _swap_in(staging, zoo)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return index
+
+
 def _swap_in(staging: Path, out_dir: Path) -> None:
     """Replace ``out_dir`` by ``staging`` (the old zoo survives until the new one is complete)."""
     if out_dir.exists():

@@ -1,0 +1,313 @@
+"""A model for an element with only a few simulated sites (Fe, Mn): transfer, borrowed calibration, honest figures.
+
+The element's own sites are too few to hold any out, so each piece of a shipped model comes from elsewhere:
+
+- **Model**: the descriptor-coded universal ensemble (element = atomic number, K-edge energy, d count),
+  pretrained on every element with published spectra, fine-tuned on the element's sites (``tuned_desc`` of
+  the new-element study, ``results/new_element/``).
+- **Calibration**: fitted on *analogue* elements put through the same few-site transfer. Each analogue is
+  left out of pretraining, the model is fine-tuned on ``n`` of its rows (``n`` = the new element's site
+  count; whole materials, as a campaign simulates every site of a structure), and the residuals on the
+  analogue's other rows, pooled over analogues and draws, fit the per-energy scale. Its coverage is
+  measured leave-one-analogue-out: fitted on the other analogues, tested on this one.
+- **Domain**: the element's published feature rows (OmniXAS publishes Fe and Mn features without spectra),
+  the population the analogue calibration was measured on, not the handful of training sites.
+- **η**: leave-one-material-out over the element's own sites (baseline: mean of the training sites), and
+  the analogues' η at the same ``n``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from xasflow.constants import ELEMENTS
+from xasflow.data.published import published_rows
+from xasflow.data.splits import grouped_split
+from xasflow.errors import XasflowError, check_element
+from xasflow.evaluation.metrics import eta, per_spectrum_mse
+from xasflow.models.calibration import Calibration, CoverageReport, coverage, fit_calibration
+from xasflow.models.estimator import XASRegressor
+from xasflow.training.transfer import TransferSettings, fine_tune, pretrain
+
+#: The elements with published spectra next to Mn (25) and Fe (26) in Z, one on each side.
+DEFAULT_ANALOGUES = ("Cr", "Co")
+#: Fewest sites a fine-tune takes (the ensemble carves an early-stopping share from them).
+MIN_SITES = 4
+
+
+@dataclass(frozen=True)
+class NewElementConfig:
+    """Settings of :func:`build_new_element_model`."""
+
+    element: str
+    analogues: tuple[str, ...] = DEFAULT_ANALOGUES
+    draws: int = 3
+    settings: TransferSettings = field(default_factory=lambda: TransferSettings(members=5))
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "element", check_element(self.element))
+        if self.element in self.analogues:
+            raise XasflowError(f"{self.element} cannot be its own analogue")
+        if not self.analogues or self.draws < 1:
+            raise XasflowError("need at least one analogue element and one draw")
+
+
+@dataclass
+class AnalogueDraw:
+    """One few-site transfer on an analogue element: ``n`` rows fine-tuned, residuals on the rest."""
+
+    element: str
+    draw: int
+    rows: int
+    materials: int
+    eta: float
+    residual: np.ndarray = field(repr=False)
+    spread: np.ndarray = field(repr=False)
+
+
+@dataclass
+class NewElementReport:
+    """What the figures of a new-element model were measured on."""
+
+    element: str
+    sites: int
+    materials: int
+    loo_eta: float | None
+    loo_folds: list[dict]
+    analogue_eta: dict[str, list[float]]
+    analogue_coverage: dict[str, tuple[float, float]]
+    coverage_68: float
+    coverage_95: float
+    domain_rows: int
+    domain_flagged: float
+
+    def as_dict(self) -> dict:
+        return {
+            "element": self.element,
+            "sites": self.sites,
+            "materials": self.materials,
+            "leave_one_material_out_eta": None if self.loo_eta is None else round(self.loo_eta, 4),
+            "leave_one_material_out_folds": self.loo_folds,
+            "analogue_eta": {e: [round(v, 4) for v in vals] for e, vals in self.analogue_eta.items()},
+            "analogue_coverage": {
+                e: [round(c68, 4), round(c95, 4)] for e, (c68, c95) in self.analogue_coverage.items()
+            },
+            "coverage_68": round(self.coverage_68, 4),
+            "coverage_95": round(self.coverage_95, 4),
+            "domain_rows": self.domain_rows,
+            "domain_flagged": round(self.domain_flagged, 4),
+        }
+
+
+def pretrain_published(
+    root: Path,
+    exclude: tuple[str, ...],
+    settings: TransferSettings,
+    seed: int,
+    reserved_dir: Path | None,
+    cache: Path | None = None,
+) -> XASRegressor:
+    """Descriptor-coded universal ensemble on the published spectra of every element not in ``exclude``.
+
+    With ``cache`` the model is read from (or saved to) ``cache``'s ``.json``/``.npz`` pair.
+    """
+    if cache is not None and cache.with_suffix(".json").exists():
+        return XASRegressor.load(cache.with_suffix(".json"))
+    parts = {e: r for e in ELEMENTS if e not in exclude and (r := published_rows(root, e, reserved_dir)) is not None}
+    if not parts:
+        raise XasflowError(f"{root}: no published spectra outside {', '.join(exclude)} to pretrain on")
+    model = pretrain(
+        np.vstack([r["X"] for r in parts.values()]),
+        np.vstack([r["y"] for r in parts.values()]),
+        [e for e, r in parts.items() for _ in range(len(r["X"]))],
+        np.concatenate([r["materials"] for r in parts.values()]),
+        settings,
+        seed,
+        "descriptors",
+    )
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        model.save(cache.with_suffix(".npz"))
+    return model
+
+
+def draw_materials(materials: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Mask of ``n`` rows taken whole material by whole material in a seeded random order (the last one cut)."""
+    order = np.random.default_rng(seed).permutation(np.unique(materials))
+    chosen = np.zeros(len(materials), dtype=bool)
+    for material in order:
+        rows = np.flatnonzero(materials == material)
+        take = rows[: n - int(chosen.sum())]
+        chosen[take] = True
+        if chosen.sum() >= n:
+            break
+    return chosen
+
+
+def _mean_and_spread(model: XASRegressor, X: np.ndarray, element: str) -> tuple[np.ndarray, np.ndarray]:
+    members = model.predict_members(X, elements=element)
+    return members.mean(0), members.std(0, ddof=1)
+
+
+def analogue_draws(
+    base: XASRegressor, rows: dict, element: str, n: int, config: NewElementConfig
+) -> list[AnalogueDraw]:
+    """``config.draws`` few-site transfers of ``base`` to ``element`` with ``n`` of its rows each."""
+    out = []
+    for d in range(config.draws):
+        train = draw_materials(rows["materials"], n, config.seed + 1000 * d)
+        model = fine_tune(
+            base,
+            rows["X"][train],
+            rows["y"][train],
+            rows["materials"][train],
+            element,
+            config.settings,
+            config.seed + d,
+        )
+        mean, spread = _mean_and_spread(model, rows["X"][~train], element)
+        target = rows["y"][~train]
+        out.append(
+            AnalogueDraw(
+                element=element,
+                draw=d,
+                rows=int(train.sum()),
+                materials=len(np.unique(rows["materials"][train])),
+                eta=eta(target, mean, rows["y"][train].mean(0)),
+                residual=target - mean,
+                spread=spread,
+            )
+        )
+    return out
+
+
+def borrowed_calibration(draws: list[AnalogueDraw]) -> tuple[Calibration, CoverageReport, dict]:
+    """Calibration pooled over every draw; coverage leave-one-analogue-out (per analogue and overall)."""
+    elements = sorted({d.element for d in draws})
+    if len(elements) < 2:
+        raise XasflowError("leave-one-analogue-out coverage needs at least two analogue elements")
+    per_element: dict[str, tuple[float, float]] = {}
+    hit68 = hit95 = total = 0.0
+    for held in elements:
+        fit = [d for d in draws if d.element != held]
+        test = [d for d in draws if d.element == held]
+        cal = fit_calibration(np.vstack([d.residual for d in fit]), np.vstack([d.spread for d in fit]))
+        residual, spread = np.vstack([d.residual for d in test]), np.vstack([d.spread for d in test])
+        std = cal.std(spread)
+        c68, c95 = coverage(residual, std), coverage(residual, std, cal.z95)
+        per_element[held] = (c68, c95)
+        hit68 += c68 * residual.size
+        hit95 += c95 * residual.size
+        total += residual.size
+    pooled = fit_calibration(np.vstack([d.residual for d in draws]), np.vstack([d.spread for d in draws]))
+    rows = sum(len(d.residual) for d in draws)
+    return pooled, CoverageReport(hit68 / total, hit95 / total, rows, len(elements)), per_element
+
+
+def leave_one_material_out(
+    base: XASRegressor, X: np.ndarray, y: np.ndarray, materials: np.ndarray, element: str, settings, seed: int
+) -> tuple[float | None, list[dict]]:
+    """η over the element's own sites, each material predicted by a model fine-tuned on the others."""
+    folds, targets, predictions, baselines = [], [], [], []
+    for material in np.unique(materials):
+        test = materials == material
+        if (~test).sum() < MIN_SITES:
+            folds.append({"material": str(material), "sites": int(test.sum()), "skipped": "too few other sites"})
+            continue
+        model = fine_tune(base, X[~test], y[~test], materials[~test], element, settings, seed)
+        mean = model.predict(X[test], elements=element)
+        baseline = np.broadcast_to(y[~test].mean(0), mean.shape)
+        targets.append(y[test])
+        predictions.append(mean)
+        baselines.append(baseline)
+        folds.append(
+            {
+                "material": str(material),
+                "sites": int(test.sum()),
+                "mse": [round(float(v), 6) for v in per_spectrum_mse(y[test], mean)],
+                "baseline_mse": [round(float(v), 6) for v in per_spectrum_mse(y[test], baseline)],
+            }
+        )
+    if not targets:
+        return None, folds
+    target, prediction, baseline = np.vstack(targets), np.vstack(predictions), np.vstack(baselines)
+    value = float(np.median(per_spectrum_mse(target, baseline)) / np.median(per_spectrum_mse(target, prediction)))
+    return value, folds
+
+
+def build_new_element_model(
+    X: np.ndarray,
+    y: np.ndarray,
+    materials: np.ndarray,
+    root: Path,
+    reserved_dir: Path | None,
+    config: NewElementConfig,
+    cache: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[XASRegressor, NewElementReport]:
+    """Fine-tuned, analogue-calibrated model of ``config.element`` from its simulated sites ``(X, y)``.
+
+    ``cache``: folder for the pretrained models (reused by a rerun and by the other new element).
+
+    Raises
+    ------
+    XasflowError
+        Fewer than :data:`MIN_SITES` sites, an analogue without published spectra, or no published
+        feature rows of the element for the domain reference.
+    """
+    element = config.element
+    X, y, materials = np.asarray(X, float), np.asarray(y, float), np.asarray(materials, str)
+    if len(X) < MIN_SITES:
+        raise XasflowError(f"{element}: {len(X)} simulated sites; a model needs at least {MIN_SITES}")
+    settings, seed = config.settings, config.seed
+    with_spectra = {e for e in ELEMENTS if published_rows(root, e, reserved_dir) is not None}
+    missing = sorted(set(config.analogues) - with_spectra)
+    if missing:
+        raise XasflowError(f"analogue elements without published spectra: {', '.join(missing)}")
+    no_spectra = tuple(sorted(set(ELEMENTS) - with_spectra))
+
+    def cached(name: str) -> Path | None:
+        return None if cache is None else Path(cache) / f"{name}_s{seed}"
+
+    log(f"{element}: pretraining on {', '.join(sorted(with_spectra))}")
+    base = pretrain_published(root, no_spectra, settings, seed, reserved_dir, cached("universal_all"))
+    draws: list[AnalogueDraw] = []
+    for analogue in config.analogues:
+        log(f"{element}: analogue {analogue} ({config.draws} draws of {len(X)} rows)")
+        analogue_base = pretrain_published(
+            root, (*no_spectra, analogue), settings, seed, reserved_dir, cached(f"universal_without_{analogue}")
+        )
+        draws += analogue_draws(analogue_base, published_rows(root, analogue, reserved_dir), analogue, len(X), config)
+    calibration, report, per_analogue = borrowed_calibration(draws)
+
+    log(f"{element}: leave-one-material-out over {len(np.unique(materials))} materials")
+    loo, folds = leave_one_material_out(base, X, y, materials, element, settings, seed)
+    model = fine_tune(base, X, y, materials, element, settings, seed)
+    model.set_calibration(element, calibration, report)
+
+    domain = published_rows(root, element, reserved_dir, spectra=False)
+    if domain is None or len(domain["X"]) < 20:
+        raise XasflowError(f"{root}: no published {element} feature rows for the out-of-domain reference")
+    halves = grouped_split(domain["materials"], {"reference": 0.8, "heldout": 0.2}, seed)
+    held = halves == "heldout"
+    model.set_domain(element, domain["X"][~held], domain["X"][held], domain["materials"][held], seed)
+
+    out = NewElementReport(
+        element=element,
+        sites=len(X),
+        materials=len(np.unique(materials)),
+        loo_eta=loo,
+        loo_folds=folds,
+        analogue_eta={a: [d.eta for d in draws if d.element == a] for a in config.analogues},
+        analogue_coverage=per_analogue,
+        coverage_68=report.coverage_68,
+        coverage_95=report.coverage_95,
+        domain_rows=len(domain["X"]),
+        domain_flagged=float(model.domain_flag_rate_[element]),
+    )
+    return model, out
