@@ -1,0 +1,152 @@
+"""New-element models: material draws, borrowed calibration, domain on other rows, the zoo set, end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xasflow.errors import XasflowError
+from xasflow.models.calibration import coverage
+from xasflow.training.new_element import (
+    AnalogueDraw,
+    NewElementConfig,
+    borrowed_calibration,
+    build_new_element_model,
+    draw_materials,
+)
+from xasflow.training.transfer import TransferSettings
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = TransferSettings(hidden=(16,), members=2, max_epochs=4, few_max_epochs=6, patience=2, few_patience=3)
+
+
+def test_draw_takes_whole_materials_up_to_n_rows():
+    materials = np.array(["a"] * 3 + ["b"] * 2 + [f"m{i}" for i in range(10)])
+    for seed in range(5):
+        chosen = draw_materials(materials, 6, seed)
+        assert chosen.sum() == 6
+        # every chosen material but the last one taken is complete
+        partial = [m for m in set(materials[chosen]) if (materials[chosen] == m).sum() < (materials == m).sum()]
+        assert len(partial) <= 1
+    assert not np.array_equal(draw_materials(materials, 6, 0), draw_materials(materials, 6, 1))
+
+
+def _draws(element: str, scale: float, seed: int) -> list[AnalogueDraw]:
+    """Residuals whose true std is ``scale`` × the member spread."""
+    rng = np.random.default_rng(seed)
+    spread = rng.uniform(0.5, 1.5, (400, 141))
+    residual = rng.normal(0, 1, spread.shape) * spread * scale
+    return [AnalogueDraw(element, 0, 6, 6, 1.0, residual, spread)]
+
+
+def test_borrowed_calibration_recovers_a_common_scale_and_reports_leave_one_out_coverage():
+    draws = _draws("Cr", 3.0, 1) + _draws("Co", 3.0, 2)
+    calibration, report, per_element = borrowed_calibration(draws)
+    assert np.median(calibration.scale) == pytest.approx(3.0, rel=0.1)
+    assert report.coverage_68 == pytest.approx(0.6827, abs=0.02) and report.coverage_95 == pytest.approx(0.95, abs=0.02)
+    assert set(per_element) == {"Cr", "Co"}
+    # An analogue whose errors are twice as large is under-covered when held out: the check can fail.
+    _, _, uneven = borrowed_calibration(_draws("Cr", 3.0, 1) + _draws("Co", 6.0, 2))
+    assert uneven["Co"][0] < 0.5 and uneven["Cr"][0] > 0.85
+    fresh = _draws("Fe", 3.0, 3)[0]
+    assert coverage(fresh.residual, calibration.std(fresh.spread)) == pytest.approx(0.6827, abs=0.03)
+    with pytest.raises(XasflowError, match="at least two analogue"):
+        borrowed_calibration(_draws("Cr", 3.0, 1))
+
+
+def test_config_refuses_the_element_as_its_own_analogue():
+    with pytest.raises(XasflowError, match="its own analogue"):
+        NewElementConfig("Cr", analogues=("Cr", "Co"))
+    with pytest.raises(XasflowError, match="is not supported"):
+        NewElementConfig("Xx")
+
+
+@pytest.fixture(scope="module")
+def fe_model(data_root):
+    """A tiny Fe model from the campaign's six Fe sites (features from the campaign tree)."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import new_element_models
+
+    reserved = data_root.parent / "reserved"
+    dataset, X, _ = new_element_models._campaign_rows(REPO / "data" / "campaigns" / "fe_mn", "Fe", reserved)
+    config = NewElementConfig("Fe", ("Cr", "Co"), 1, TINY, 0)
+    model, report = build_new_element_model(
+        X, dataset.spectra, dataset.material_ids, data_root, reserved, config, log=lambda _: None
+    )
+    return model, report, X
+
+
+def test_fe_model_is_calibrated_on_analogues_and_domained_on_published_fe_rows(fe_model, data_root):
+    from xasflow.data.published import published_rows
+
+    model, report, X = fe_model
+    assert model.element == "Fe" and model.kind == "tuned" and model.is_calibrated
+    assert report.sites == 6 and report.materials == 5 and set(report.analogue_coverage) == {"Cr", "Co"}
+    assert 0.4 < report.coverage_68 < 0.9 and report.loo_eta is not None and report.loo_eta > 0
+    # mvc-10511 has two sites: its fold predicts both from the other four materials
+    assert [f["sites"] for f in report.loo_folds if f["material"] == "mvc-10511"] == [2]
+    estimate = model.estimate(X, elements="Fe")
+    assert estimate.std.shape == (6, 141) and np.all(estimate.std > 0)
+    # the domain is the published Fe population, not the six training sites
+    fe_rows = published_rows(data_root, "Fe", data_root.parent / "reserved", spectra=False)
+    assert report.domain_rows == len(fe_rows["X"]) > 1000
+    scores = model.domain_score(fe_rows["X"], elements="Fe")
+    assert 0.9 < np.mean(scores <= 1.0) < 1.0
+    assert model.domain_score(fe_rows["X"][:3] * 5, elements="Fe").min() > 1.0
+
+
+def test_fe_set_in_a_zoo_predicts_a_structure(fe_model, tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    from xasflow.inference.predictor import Predictor
+    from xasflow.zoo.build import add_new_element_set
+    from xasflow.zoo.registry import read_index
+
+    model, report, _ = fe_model
+    zoo = tmp_path / "zoo"
+    shutil.copytree(REPO / "src" / "xasflow" / "zoo" / "models", zoo)
+    with pytest.raises(XasflowError, match="features but no spectra"):
+        Predictor(zoo_dir=zoo).model_for("Fe")
+    metrics = {
+        "evaluation": {"eta": report.loo_eta},
+        "coverage_68": report.coverage_68,
+        "coverage_95": report.coverage_95,
+        "sites": report.sites,
+        "card_set": {"name": "screening"},
+        "transfer": "fine-tuned descriptor universal",
+    }
+    add_new_element_set(zoo, model, metrics, provenance="test")
+    index = read_index(zoo)
+    assert "Fe_FEFF" not in index["features_only"] and index["sets"]["Fe_FEFF"]["default"] == "tuned"
+    assert index["sets"]["Fe_FEFF"]["new_element"]["sites"] == 6
+    assert set(index["sets"]) > {"Cu_FEFF", "Co_FEFF", "Fe_FEFF"}  # the other sets are kept
+    card = json.loads((zoo / "Fe_FEFF" / "tuned.json").read_text())
+    assert card["element"] == "Fe" and "calibration" in card and card["metrics"]["sites"] == 6
+    wustite = Structure(Lattice.cubic(4.33), ["Fe", "O"] * 4, _rocksalt())
+    prediction = Predictor(zoo_dir=zoo).predict_structure(wustite, "Fe")
+    assert prediction.average.shape == (141,) and np.isfinite(prediction.average_std).all()
+
+
+def _rocksalt() -> list[list[float]]:
+    fcc = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    return [c for f in fcc for c in (f, [(f[0] + 0.5) % 1, f[1], f[2]])]
+
+
+def test_a_few_sites_fine_tune_without_a_domain_reference_until_one_is_set():
+    from xasflow.models import XASRegressor
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(5, 64)), 1 + 0.1 * rng.random((5, 141))
+    model = XASRegressor(hidden=(8,), n_members=2, max_epochs=2, element="Fe", stop_fraction=0.2).fit(X, y)
+    with pytest.raises(XasflowError, match="no domain reference for Fe"):
+        model.domain_score(X)
+    with pytest.raises(XasflowError, match="too few training rows for an out-of-domain reference"):
+        model.calibrate(rng.normal(size=(20, 64)), 1 + 0.1 * rng.random((20, 141)))
+    model.set_domain("Fe", rng.normal(size=(200, 64)), rng.normal(size=(40, 64)))
+    assert model.domain_score(X).shape == (5,)
