@@ -47,12 +47,23 @@ def _campaign_rows(campaign: Path, element: str, reserved_dir: Path) -> tuple[XA
     return dataset, features.matrix, summary
 
 
-def _card_set(name: str) -> dict:
-    """The campaign's card set by its recorded name and fingerprint (a renamed set is found by its cards)."""
-    for card in CARD_SETS.values():
-        if card.name == name or card.fingerprint() == name:
-            return {"name": card.name, "fingerprint": card.fingerprint()}
-    return {"name": name, "fingerprint": None}
+def _card_set(campaign: Path, element: str, site_ids: list[str]) -> dict:
+    """The card set of the sites, from their markers: the fingerprint, and the set's present name for it."""
+    from xasflow.io.omnixas import parse_site_id
+    from xasflow.simulation.output import MARKER, read_marker, site_dir
+
+    prints = set()
+    for site_id in site_ids:
+        material, site = parse_site_id(site_id)
+        marker = read_marker(site_dir(campaign, element, material, site))
+        if marker is None:
+            raise XasflowError(f"{campaign}: {site_id} has no {MARKER}; its card set is unknown")
+        prints.add((marker.get("card_set"), marker.get("fingerprint")))
+    if len(prints) != 1:
+        raise XasflowError(f"{campaign}: {element} sites were run with several card sets: {sorted(prints)}")
+    recorded, fingerprint = prints.pop()
+    names = [c.name for c in CARD_SETS.values() if c.fingerprint() == fingerprint]
+    return {"name": names[0] if names else recorded, "recorded_as": recorded, "fingerprint": fingerprint}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zoo", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--analogues", nargs="+", default=list(DEFAULT_ANALOGUES))
-    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -81,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         model, report = build_new_element_model(
             X, dataset.spectra, dataset.material_ids, args.data_dir, args.reserved, config, cache=args.cache
         )
-        card_set = _card_set(dataset.metadata.get("card_set", "?"))
+        card_set = _card_set(args.campaign, element, dataset.ids.tolist())
         transfer = (
             "descriptor-coded universal ensemble (Z, K-edge energy, d count; 5 members) pretrained on the published "
             f"FEFF val spectra of the other elements, fine-tuned on the {report.sites} simulated {element} sites"
@@ -97,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
                 "sites_per_hour_sustained": summary.get("sites_per_hour_sustained"),
             }
         }
+        model.provenance_.pretraining = {
+            "model": "descriptor-coded universal ensemble (xasflow.training.new_element.pretrain_published)",
+            "data": "published FEFF val rows of every element with spectra, reserved materials removed",
+            "seed": args.seed,
+        }
+        model.provenance_.baseline_spectrum = tuple(float(v) for v in dataset.spectra.mean(0))
         model.provenance_.recipe = {
             "name": "new-element transfer",
             "transfer": transfer,
@@ -124,7 +141,45 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with atomic_open(args.out / "results.json") as fh:
         json.dump(results, fh, indent=1)
+    with atomic_open(args.out / "results.md") as fh:
+        fh.write(_markdown(results))
     return 0
+
+
+def _markdown(results: dict) -> str:
+    lines = [
+        "# Fe and Mn models from the simulated campaign",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        f"Settings: {json.dumps(results['settings'])}. Analogues: {', '.join(results['analogues'])}.",
+        "",
+        "| element | simulated sites (materials) | card set | η, leave one material out | analogue η at the same "
+        "site count: mean [min–max] | coverage 68 % / 95 %, leave one analogue out | flagged out of domain |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for element, r in results["elements"].items():
+        analogue = "; ".join(
+            f"{a} {np.mean(v):.2f} [{min(v):.2f}–{max(v):.2f}]" for a, v in r["analogue_eta"].items() if v
+        )
+        per = "; ".join(f"{a} {c68:.1%} / {c95:.1%}" for a, (c68, c95) in r["analogue_coverage"].items())
+        loo = r["leave_one_material_out_eta"]
+        predicted = sum(1 for f in r["leave_one_material_out_folds"] if "mse" in f)
+        lines.append(
+            f"| {element} | {r['sites']} ({r['materials']}) | `{r['card_set']['name']}` | "
+            f"{'—' if loo is None else f'{loo:.2f}'} ({predicted} of {r['materials']} materials predicted) | "
+            f"{analogue} | {r['coverage_68']:.1%} / {r['coverage_95']:.1%} ({per}) | "
+            f"{r['domain_flagged']:.1%} of {r['domain_rows']} published {element} rows |"
+        )
+    lines += ["", "Per material (leave one material out; MSE ×1000-unit spectra, model vs the mean of the others):", ""]
+    for element, r in results["elements"].items():
+        for f in r["leave_one_material_out_folds"]:
+            if "mse" in f:
+                text = ", ".join(f"{m:.4f} vs {b:.4f}" for m, b in zip(f["mse"], f["baseline_mse"], strict=True))
+            else:
+                text = f["skipped"]
+            lines.append(f"- {element} `{f['material']}` ({f['sites']} site{'s' if f['sites'] > 1 else ''}): {text}")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

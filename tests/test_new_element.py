@@ -111,6 +111,12 @@ def test_fe_set_in_a_zoo_predicts_a_structure(fe_model, tmp_path):
     model, report, _ = fe_model
     zoo = tmp_path / "zoo"
     shutil.copytree(REPO / "src" / "xasflow" / "zoo" / "models", zoo)
+    # the zoo as it was before Fe had a model: features only
+    index = read_index(zoo)
+    index["sets"].pop("Fe_FEFF", None)
+    index["features_only"] = sorted({*index.get("features_only", []), "Fe_FEFF"})
+    shutil.rmtree(zoo / "Fe_FEFF", ignore_errors=True)
+    (zoo / "index.json").write_text(json.dumps(index))
     with pytest.raises(XasflowError, match="features but no spectra"):
         Predictor(zoo_dir=zoo).model_for("Fe")
     metrics = {

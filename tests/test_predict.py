@@ -130,7 +130,7 @@ def test_cli_bad_inputs_are_reported_and_good_ones_kept(tmp_path, capsys):
         assert name in err
 
 
-@pytest.mark.parametrize(("element", "fidelity"), [("Fe", "FEFF"), ("Mn", "FEFF"), ("V", "VASP")])
+@pytest.mark.parametrize(("element", "fidelity"), [("Fe", "VASP"), ("Mn", "VASP"), ("V", "VASP")])
 def test_sets_without_a_model_exit_nonzero_with_a_clear_message(element, fidelity, tmp_path, capsys):
     code = main(
         [
@@ -220,3 +220,25 @@ def test_bench_counts_structures_and_sites(cu_tree):
     assert any("spectra/s" in line for line in result.lines())
     with pytest.raises(xasflow.errors.XasflowError, match="no site mp-0_000"):
         run_bench(cu_tree, limit=1, feff=True, feff_site="mp-0_000")
+
+
+def test_predict_covers_all_eight_elements(tmp_path):
+    """Every K edge of the framework has a shipped FEFF model (Fe and Mn: from the simulated campaign)."""
+    campaign = Path(__file__).resolve().parents[1] / "data" / "campaigns" / "fe_mn"
+    inputs = {
+        "Ti": EXAMPLES / "TiO2_anatase.cif",
+        "V": EXAMPLES / "V2O5_shcherbinaite.cif",
+        "Cr": EXAMPLES / "Cr2O3_eskolaite.cif",
+        "Mn": campaign / "Mn" / "mp-1222244" / "POSCAR",
+        "Fe": campaign / "Fe" / "mvc-839" / "POSCAR",
+        "Co": EXAMPLES / "CoO_rocksalt.cif",
+        "Ni": EXAMPLES / "NiO_bunsenite.cif",
+        "Cu": EXAMPLES / "CuO_tenorite.cif",
+    }
+    for element, path in inputs.items():
+        out = tmp_path / f"{element}.json"
+        assert main(["predict", str(path), "--element", element, "--out", str(out)]) == 0, element
+        (prediction,) = json.loads(out.read_text())["predictions"]
+        assert prediction["element"] == element and prediction["fidelity"] == "FEFF", element
+        assert len(prediction["average"]) == len(prediction["average_std"]) == 141, element
+        assert np.all(np.isfinite(prediction["average"])) and min(prediction["average_std"]) > 0, element

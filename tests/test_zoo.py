@@ -37,14 +37,19 @@ def _featurized_rows(model, data_root, element: str, fidelity: str, y_val: np.nd
     return np.concatenate(X), y_val[rows]
 
 
-def test_zoo_covers_every_set_with_spectra_and_is_small() -> None:
+def test_zoo_covers_every_element_and_is_small() -> None:
     sets = {(el, fid) for el, fid, _ in SHIPPED}
-    assert sets == {(el, "FEFF") for el in ("Ti", "V", "Cr", "Co", "Ni", "Cu")} | {("Ti", "VASP"), ("Cu", "VASP")}
+    assert sets == {(el, "FEFF") for el in ("Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu")} | {
+        ("Ti", "VASP"),
+        ("Cu", "VASP"),
+    }
     size = sum(p.stat().st_size for p in packaged_zoo_dir().rglob("*") if p.is_file())
     assert size < 100e6  # the issue's budget for the whole zoo
     index = read_index()
     for entry in index["sets"].values():
-        if "selection" in entry:  # the cross-validated choice of xasflow select
+        if "new_element" in entry:  # Fe, Mn: one transferred model from a simulated campaign
+            assert entry["models"] == ["tuned"] and entry["new_element"]["sites"] >= 4
+        elif "selection" in entry:  # the cross-validated choice of xasflow select
             assert entry["default"] == ZOO_NAMES[entry["selection"]["mode"]]
         else:
             assert entry["default"] == max(entry["candidates_eta"], key=entry["candidates_eta"].get)
@@ -61,13 +66,18 @@ def test_every_shipped_model_predicts(element: str, fidelity: str, name: str, da
     assert card.element == element and card.fidelity == fidelity and card.name == name
     assert card.weights.sha256 and card.featurizer.name in ("m3gnet", "m3gnet-env")
     assert card.ensemble.members >= 5
-    # Measured now, not read from the card: better than the mean-spectrum baseline on published rows.
     X_val = read_matrix(ml_data_path(data_root, element, fidelity, "val", "X"), 64)
-    y_val = read_matrix(ml_data_path(data_root, element, fidelity, "val", "y"), 141)
-    if card.featurizer.name != "m3gnet":  # a richer representation: featurize the rows' structures
-        X_val, y_val = _featurized_rows(model, data_root, element, fidelity, y_val)
-    predicted = model.predict(X_val, elements=element if model.conditioning else None)
-    assert score(y_val, predicted, np.asarray(model.provenance_.baseline_spectrum)).eta > 1.0
+    if element in ("Fe", "Mn"):  # no published spectra: η left one material out, recorded by the build
+        assert card.metrics["evaluation"]["eta"] > 1.0 and card.metrics["card_set"]["fingerprint"]
+        assert card.metrics["sites"] == len(card.data[f"{element}_FEFF"]["site_ids"]) >= 4
+        estimate = model.estimate(X_val, elements=element)
+        assert np.all(np.isfinite(estimate.mean)) and np.all(estimate.std > 0) and estimate.in_domain.mean() > 0.9
+    else:  # measured now, not read from the card: better than the mean-spectrum baseline on published rows
+        y_val = read_matrix(ml_data_path(data_root, element, fidelity, "val", "y"), 141)
+        if card.featurizer.name != "m3gnet":  # a richer representation: featurize the rows' structures
+            X_val, y_val = _featurized_rows(model, data_root, element, fidelity, y_val)
+        predicted = model.predict(X_val, elements=element if model.conditioning else None)
+        assert score(y_val, predicted, np.asarray(model.provenance_.baseline_spectrum)).eta > 1.0
     # Calibrated on held-out rows: the issue's coverage bands, measured where the scale was not fitted.
     assert 0.63 <= card.metrics["coverage_68"] <= 0.73 and 0.92 <= card.metrics["coverage_95"] <= 0.97
     assert card.metrics["ood_flagged"] <= 0.05
@@ -81,8 +91,7 @@ def test_every_shipped_model_predicts(element: str, fidelity: str, name: str, da
 def test_default_model_and_sets_without_model() -> None:
     assert load_model("Cu").name == read_index()["sets"]["Cu_FEFF"]["default"]
     assert load_model("Cu", "FEFF", "universal").kind == "universal"
-    with pytest.raises(XasflowError, match="features but no spectra"):
-        load_model("Fe", "FEFF")
+    assert load_model("Fe", "FEFF").kind == load_model("Mn", "FEFF").kind == "tuned"
     with pytest.raises(XasflowError, match="no training data"):
         load_model("V", "VASP")
     with pytest.raises(XasflowError, match="has no model 'best'"):

@@ -33,8 +33,8 @@ from xasflow.models.calibration import Calibration, CoverageReport, coverage, fi
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.transfer import TransferSettings, fine_tune, pretrain
 
-#: The elements with published spectra next to Mn (25) and Fe (26) in Z, one on each side.
-DEFAULT_ANALOGUES = ("Cr", "Co")
+#: The elements with published spectra within three of Mn (25) and Fe (26) in Z, two on each side.
+DEFAULT_ANALOGUES = ("V", "Cr", "Co", "Ni")
 #: Fewest sites a fine-tune takes (the ensemble carves an early-stopping share from them).
 MIN_SITES = 4
 
@@ -45,7 +45,7 @@ class NewElementConfig:
 
     element: str
     analogues: tuple[str, ...] = DEFAULT_ANALOGUES
-    draws: int = 3
+    draws: int = 5
     settings: TransferSettings = field(default_factory=lambda: TransferSettings(members=5))
     seed: int = 0
 
