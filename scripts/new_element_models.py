@@ -183,4 +183,8 @@ def _markdown(results: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except XasflowError as err:  # one line naming the file and the problem, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
