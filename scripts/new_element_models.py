@@ -48,22 +48,30 @@ def _campaign_rows(campaign: Path, element: str, reserved_dir: Path) -> tuple[XA
 
 
 def _card_set(campaign: Path, element: str, site_ids: list[str]) -> dict:
-    """The card set of the sites, from their markers: the fingerprint, and the set's present name for it."""
+    """The card set(s) of the sites, from their markers: fingerprints, present names, sites per set."""
+    from collections import Counter
+
     from xasflow.io.omnixas import parse_site_id
     from xasflow.simulation.output import MARKER, read_marker, site_dir
 
-    prints = set()
+    names = {c.fingerprint(): c.name for c in CARD_SETS.values()}
+    count: Counter = Counter()
+    recorded: dict[str, str] = {}
     for site_id in site_ids:
         material, site = parse_site_id(site_id)
         marker = read_marker(site_dir(campaign, element, material, site))
         if marker is None:
             raise XasflowError(f"{campaign}: {site_id} has no {MARKER}; its card set is unknown")
-        prints.add((marker.get("card_set"), marker.get("fingerprint")))
-    if len(prints) != 1:
-        raise XasflowError(f"{campaign}: {element} sites were run with several card sets: {sorted(prints)}")
-    recorded, fingerprint = prints.pop()
-    names = [c.name for c in CARD_SETS.values() if c.fingerprint() == fingerprint]
-    return {"name": names[0] if names else recorded, "recorded_as": recorded, "fingerprint": fingerprint}
+        count[marker.get("fingerprint")] += 1
+        recorded[marker.get("fingerprint")] = marker.get("card_set")
+    prints = sorted(count, key=lambda f: -count[f])
+    present = [names.get(f, recorded[f]) for f in prints]
+    return {
+        "name": " + ".join(present),
+        "fingerprint": "+".join(prints),
+        "recorded_as": " + ".join(recorded[f] for f in prints),
+        "sites_by_set": {name: count[f] for name, f in zip(present, prints, strict=True)},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
