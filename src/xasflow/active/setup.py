@@ -13,7 +13,7 @@ from xasflow.data.published import published_rows
 from xasflow.data.splits import grouped_split
 from xasflow.errors import XasflowError
 from xasflow.models.estimator import XASRegressor
-from xasflow.training.transfer import TransferSettings, pretrain
+from xasflow.training.transfer import TransferSettings, pretrain_by_element
 
 
 def base_model(
@@ -26,15 +26,7 @@ def base_model(
     parts = {e: r for e in ELEMENTS if e != element and (r := published_rows(root, e, reserved_dir)) is not None}
     if not parts:
         raise XasflowError(f"{root}: no published spectra of other elements to pretrain the starting model on")
-    model = pretrain(
-        np.vstack([r["X"] for r in parts.values()]),
-        np.vstack([r["y"] for r in parts.values()]),
-        [e for e, r in parts.items() for _ in range(len(r["X"]))],
-        np.concatenate([r["materials"] for r in parts.values()]),
-        settings,
-        seed,
-        "descriptors",
-    )
+    model = pretrain_by_element(parts, settings, seed, "descriptors")
     model.save(path.with_suffix(".npz"))
     return model
 

@@ -49,6 +49,11 @@ def check_matrix(values: np.ndarray, width: int, what: str) -> np.ndarray:
     return matrix
 
 
+def _groups(groups: Sequence[str] | np.ndarray | None, n: int) -> np.ndarray:
+    """Material of each row, or one group per row when none are given."""
+    return np.asarray(groups) if groups is not None else np.array([f"row{i}" for i in range(n)])
+
+
 @dataclass(frozen=True)
 class SpectrumEstimate:
     """Mean, calibrated std, out-of-domain score and flag of each row."""
@@ -338,7 +343,7 @@ class XASRegressor(ParamsMixin):
         if len(X) < 4:
             raise XasflowError("need at least 4 training spectra")
         labels = self._labels(len(X), elements)
-        groups_arr = np.asarray(groups) if groups is not None else np.array([f"row{i}" for i in range(len(X))])
+        groups_arr = _groups(groups, len(X))
         if len(groups_arr) != len(X):
             raise XasflowError(f"{len(groups_arr)} groups for {len(X)} rows")
         shared_stop = None
@@ -504,7 +509,7 @@ class XASRegressor(ParamsMixin):
         X = check_matrix(X, self.n_features, "calibration features")
         y = check_matrix(y, 141, "calibration spectra")
         labels = self._labels(len(X), elements)
-        groups_arr = np.asarray(groups) if groups is not None else np.array([f"row{i}" for i in range(len(X))])
+        groups_arr = _groups(groups, len(X))
         mean, spread = self._mean_and_member_std(X, labels)
         residual = y - mean
         self.domain_flag_rate_ = getattr(self, "domain_flag_rate_", {})
@@ -549,7 +554,7 @@ class XASRegressor(ParamsMixin):
         element = check_element(element)
         X_reference = check_matrix(X_reference, self.n_features, "domain reference features")
         X_heldout = check_matrix(X_heldout, self.n_features, "domain held-out features")
-        groups_arr = np.asarray(groups) if groups is not None else np.array([f"row{i}" for i in range(len(X_heldout))])
+        groups_arr = _groups(groups, len(X_heldout))
         reference = DomainReference.from_training(X_reference)
         self.domain_flag_rate_ = getattr(self, "domain_flag_rate_", {})
         self.domain_flag_rate_[element] = cross_fitted_flag_rate(reference, X_heldout, groups_arr, seed=seed)

@@ -31,7 +31,7 @@ from xasflow.errors import XasflowError, check_element
 from xasflow.evaluation.metrics import eta, per_spectrum_mse
 from xasflow.models.calibration import Calibration, CoverageReport, coverage, fit_calibration
 from xasflow.models.estimator import XASRegressor
-from xasflow.training.transfer import TransferSettings, fine_tune, pretrain
+from xasflow.training.transfer import TransferSettings, fine_tune, pretrain_by_element
 
 #: The elements with published spectra within three of Mn (25) and Fe (26) in Z, two on each side.
 DEFAULT_ANALOGUES = ("V", "Cr", "Co", "Ni")
@@ -105,31 +105,19 @@ class NewElementReport:
 
 
 def pretrain_published(
-    root: Path,
+    published: dict[str, dict],
     exclude: tuple[str, ...],
     settings: TransferSettings,
     seed: int,
-    reserved_dir: Path | None,
     cache: Path | None = None,
 ) -> XASRegressor:
-    """Descriptor-coded universal ensemble on the published spectra of every element not in ``exclude``.
+    """Descriptor-coded universal ensemble on the published rows (:func:`published_rows` by element) not in ``exclude``.
 
     With ``cache`` the model is read from (or saved to) ``cache``'s ``.json``/``.npz`` pair.
     """
     if cache is not None and cache.with_suffix(".json").exists():
         return XASRegressor.load(cache.with_suffix(".json"))
-    parts = {e: r for e in ELEMENTS if e not in exclude and (r := published_rows(root, e, reserved_dir)) is not None}
-    if not parts:
-        raise XasflowError(f"{root}: no published spectra outside {', '.join(exclude)} to pretrain on")
-    model = pretrain(
-        np.vstack([r["X"] for r in parts.values()]),
-        np.vstack([r["y"] for r in parts.values()]),
-        [e for e, r in parts.items() for _ in range(len(r["X"]))],
-        np.concatenate([r["materials"] for r in parts.values()]),
-        settings,
-        seed,
-        "descriptors",
-    )
+    model = pretrain_by_element({e: r for e, r in published.items() if e not in exclude}, settings, seed)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         model.save(cache.with_suffix(".npz"))
@@ -149,11 +137,6 @@ def draw_materials(materials: np.ndarray, n: int, seed: int) -> np.ndarray:
     return chosen
 
 
-def _mean_and_spread(model: XASRegressor, X: np.ndarray, element: str) -> tuple[np.ndarray, np.ndarray]:
-    members = model.predict_members(X, elements=element)
-    return members.mean(0), members.std(0, ddof=1)
-
-
 def analogue_draws(
     base: XASRegressor, rows: dict, element: str, n: int, config: NewElementConfig
 ) -> list[AnalogueDraw]:
@@ -170,7 +153,8 @@ def analogue_draws(
             config.settings,
             config.seed + d,
         )
-        mean, spread = _mean_and_spread(model, rows["X"][~train], element)
+        # The estimator's own mean and member spread: the calibration is applied to exactly this spread.
+        mean, spread = model._mean_and_member_std(rows["X"][~train], element)
         target = rows["y"][~train]
         out.append(
             AnalogueDraw(
@@ -265,24 +249,24 @@ def build_new_element_model(
     if len(X) < MIN_SITES:
         raise XasflowError(f"{element}: {len(X)} simulated sites; a model needs at least {MIN_SITES}")
     settings, seed = config.settings, config.seed
-    with_spectra = {e for e in ELEMENTS if published_rows(root, e, reserved_dir) is not None}
-    missing = sorted(set(config.analogues) - with_spectra)
+    # Read once: every pretraining and every analogue draw takes its rows from here.
+    published = {e: r for e in ELEMENTS if (r := published_rows(root, e, reserved_dir)) is not None}
+    missing = sorted(set(config.analogues) - set(published))
     if missing:
         raise XasflowError(f"analogue elements without published spectra: {', '.join(missing)}")
-    no_spectra = tuple(sorted(set(ELEMENTS) - with_spectra))
 
     def cached(name: str) -> Path | None:
         return None if cache is None else Path(cache) / f"{name}_s{seed}"
 
-    log(f"{element}: pretraining on {', '.join(sorted(with_spectra))}")
-    base = pretrain_published(root, no_spectra, settings, seed, reserved_dir, cached("universal_all"))
+    log(f"{element}: pretraining on {', '.join(sorted(published))}")
+    base = pretrain_published(published, (), settings, seed, cached("universal_all"))
     draws: list[AnalogueDraw] = []
     for analogue in config.analogues:
         log(f"{element}: analogue {analogue} ({config.draws} draws of {len(X)} rows)")
         analogue_base = pretrain_published(
-            root, (*no_spectra, analogue), settings, seed, reserved_dir, cached(f"universal_without_{analogue}")
+            published, (analogue,), settings, seed, cached(f"universal_without_{analogue}")
         )
-        draws += analogue_draws(analogue_base, published_rows(root, analogue, reserved_dir), analogue, len(X), config)
+        draws += analogue_draws(analogue_base, published[analogue], analogue, len(X), config)
     calibration, report, per_analogue = borrowed_calibration(draws)
 
     log(f"{element}: leave-one-material-out over {len(np.unique(materials))} materials")

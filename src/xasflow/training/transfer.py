@@ -115,6 +115,23 @@ def pretrain(
     return model.fit(X, y, elements=list(elements), groups=fit_groups(groups))
 
 
+def pretrain_by_element(
+    rows: dict[str, dict], settings: TransferSettings, seed: int = 0, encoding: str = "descriptors"
+) -> XASRegressor:
+    """:func:`pretrain` on per-element row sets ``{element: {"X", "y", "materials"}}`` (stacked in that order)."""
+    if not rows:
+        raise XasflowError("no rows of any element to pretrain on")
+    return pretrain(
+        np.vstack([r["X"] for r in rows.values()]),
+        np.vstack([r["y"] for r in rows.values()]),
+        [e for e, r in rows.items() for _ in range(len(r["X"]))],
+        np.concatenate([r["materials"] for r in rows.values()]),
+        settings,
+        seed,
+        encoding,
+    )
+
+
 def train_expert(
     X: np.ndarray, y: np.ndarray, groups: Sequence[str], element: str, settings: TransferSettings, seed: int = 0
 ) -> XASRegressor:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +55,17 @@ def write_zoo(
     shared universal model (``keep_all``: every candidate). ``selection`` (the per-set records of a
     selection file) is copied into each set's index entry.
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        index: dict[str, Any] = {
-            "format": "xasflow-zoo",
-            "xasflow_version": __version__,
-            "recipe": trained.recipe.name,
-            "storage_dtype": dtype,
-            "provenance": provenance,
-            "features_only": sorted(catalog.features_only),
-            "default_rule": "cross-validated selection" if defaults else "best η on the evaluation subset",
-            "sets": {},
-        }
+    index: dict[str, Any] = {
+        "format": "xasflow-zoo",
+        "xasflow_version": __version__,
+        "recipe": trained.recipe.name,
+        "storage_dtype": dtype,
+        "provenance": provenance,
+        "features_only": sorted(catalog.features_only),
+        "default_rule": "cross-validated selection" if defaults else "best η on the evaluation subset",
+        "sets": {},
+    }
+    with _staged_zoo(out_dir, index) as staging:
         universal = trained.models.get(("*", "universal"))
         if universal is not None and "universal" in names:
             universal.save(staging / UNIVERSAL_FILE, dtype=dtype)
@@ -93,11 +92,6 @@ def write_zoo(
                 _ship(candidates[name], folder, name, metrics[name], entry, dtype, universal is not None)
                 entry["models"].append(name)
             index["sets"][key] = entry
-        (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        _swap_in(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return index
 
 
@@ -145,10 +139,7 @@ def recalibrate_zoo(catalog: SetCatalog, zoo: Path, out_dir: Path, provenance: s
     from xasflow.zoo.registry import load_model, read_index
 
     index = read_index(zoo)
-    out_dir = Path(out_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        shutil.copytree(zoo, staging, dirs_exist_ok=True)
+    with _staged_zoo(out_dir, index, copy_of=zoo) as staging:
         universal_card = zoo / "universal_FEFF.json"
         if universal_card.exists():
             universal = XASRegressor.load(universal_card)
@@ -162,11 +153,6 @@ def recalibrate_zoo(catalog: SetCatalog, zoo: Path, out_dir: Path, provenance: s
                 metrics = _metrics(model, catalog, key)
                 _ship(model, staging / key, name, metrics, entry, index["storage_dtype"], universal_card.exists())
         index["recalibrated"] = provenance
-        (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        _swap_in(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return index
 
 
@@ -184,11 +170,8 @@ def add_new_element_set(
     if element is None or not model.is_calibrated:
         raise XasflowError("a new-element set needs a calibrated single-element model")
     key = f"{element}_{fidelity}"
-    zoo = Path(zoo)
     index = read_index(zoo)
-    staging = Path(tempfile.mkdtemp(prefix=f".{zoo.name}.", dir=zoo.parent))
-    try:
-        shutil.copytree(zoo, staging, dirs_exist_ok=True)
+    with _staged_zoo(zoo, index, copy_of=zoo) as staging:
         shutil.rmtree(staging / key, ignore_errors=True)
         (staging / key).mkdir()
         entry: dict[str, Any] = {"models": [], "eta": {}, "coverage_68": {}, "coverage_95": {}, "default": model.name}
@@ -198,12 +181,28 @@ def add_new_element_set(
         index["sets"][key] = entry
         index["features_only"] = [k for k in index.get("features_only", []) if k != key]
         index.setdefault("new_element_sets", {})[key] = provenance
+    return index
+
+
+@contextmanager
+def _staged_zoo(out_dir: Path, index: dict[str, Any], copy_of: Path | None = None) -> Iterator[Path]:
+    """A staging folder beside ``out_dir`` (a copy of ``copy_of``) for the block to fill.
+
+    When the block succeeds, ``index`` (as the block left it) is written into it and it replaces
+    ``out_dir``; on any error it is removed and ``out_dir`` is untouched.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        if copy_of is not None:
+            shutil.copytree(copy_of, staging, dirs_exist_ok=True)
+        yield staging
         (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        _swap_in(staging, zoo)
+        _swap_in(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return index
 
 
 def _swap_in(staging: Path, out_dir: Path) -> None:
