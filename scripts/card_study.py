@@ -300,7 +300,7 @@ def report(data_dir: Path, work: Path, out: Path) -> None:
 
 
 def _paired_with_screening(per_site: list[dict], reference: str = "a120_s5_k08") -> list[str]:
-    """Markdown rows: each candidate against the screening set on the sites both finished."""
+    """Markdown rows: each candidate against `a120_s5_k08` (= `screening-s5`) on the sites both finished."""
     done = {(r["candidate"], r["site_id"]): r for r in per_site if r["status"] == "finished" and r["cpu_seconds"]}
     lines = [
         "",

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/fe_mn_campaign.py STRUCTURES --out /work/cache/feff/fe_mn --cards screening \
+    python scripts/fe_mn_campaign.py STRUCTURES --out /work/cache/feff/fe_mn --cards screening-s5 \
         --timeout 1800 --hours 1.5 [--workers 1 | --scheduler tcp://HOST:8786]
 
 Plans each element once (``xasflow.simulation.campaign.plan_campaign``: reserved materials excluded,
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("structures", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--cards", default="screening")
+    parser.add_argument("--cards", default="screening-s5", help="card set (default: the one the campaign started with)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per FEFF run (s)")
     parser.add_argument("--hours", type=float, default=None, help="start no new site after this many hours")
     parser.add_argument("--workers", type=int, default=1)

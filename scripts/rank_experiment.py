@@ -301,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         (
             f"Command: `python scripts/rank_experiment.py --feff {args.feff}`. Candidates: **FEFF spectra** of the "
-            "reference structures (`xasflow simulate --cards screening`, site-averaged), not predictions: the "
-            "ranking a perfect FEFF-trained model would get."
+            "reference structures (`xasflow simulate --cards screening-s5`, then named `screening`; "
+            "site-averaged), not predictions: the ranking a perfect FEFF-trained model would get."
             if args.feff
             else "Command: `python scripts/rank_experiment.py` (default row: the same as `xasflow match FILE "
             "src/xasflow/examples/reference/ --element El` per file)."
@@ -402,7 +402,7 @@ def _model_vs_feff(predicted, simulated, measured, feff_ranks, metric, make_conf
     lines = [
         "## Model against FEFF on the reference structures",
         "",
-        "MSE between the default model's site-averaged prediction and the FEFF spectrum (screening cards) of the "
+        "MSE between the default model's site-averaged prediction and the FEFF spectrum (`screening-s5` cards) of the "
         "same structure on the 141-point grid, beside the spread of the FEFF spectra of the element's candidates "
         "(mean squared distance to their mean): how much of the candidates' differences the model reproduces.",
         "",

@@ -91,6 +91,26 @@ def test_fast_cards_are_the_cheaper_settings() -> None:
         get_card_set("slow")
 
 
+def test_campaign_sites_keep_a_card_set_after_renames() -> None:
+    """Every site the Fe/Mn campaign ran names cards that a present set has (a rename keeps the fingerprint)."""
+    import json
+
+    from xasflow.simulation.cards import CARD_SETS, SCREENING, SCREENING_S5
+
+    markers = sorted(
+        (Path(__file__).resolve().parents[1] / "data" / "campaigns" / "fe_mn").glob(
+            "*/*/FEFF-XANES/*/xasflow_site.json"
+        )
+    )
+    assert len(markers) >= 14
+    by_print = {c.fingerprint(): c.name for c in CARD_SETS.values()}
+    assert {by_print.get(json.loads(m.read_text())["fingerprint"]) for m in markers} == {"screening-s5"}
+    assert SCREENING.cards["SCF"].startswith("7.0") and SCREENING_S5.cards["SCF"].startswith("5.0")
+    assert (
+        SCREENING.fms_atoms == SCREENING_S5.fms_atoms == 120 and SCREENING.fingerprint() != SCREENING_S5.fingerprint()
+    )
+
+
 def test_bad_sites_give_clear_errors(cu_tree: Path) -> None:
     from pymatgen.core import Lattice, Structure
 

@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--symprec", type=float, default=0.01, help="symmetry tolerance in Å (default 0.01)")
     parser.add_argument(
-        "--cards", default="published", help="card set: published (default), screening or fast (docs/simulation.md)"
+        "--cards",
+        default="published",
+        help="card set: published (default), screening, screening-s5 or fast (docs/simulation.md)",
     )
     parser.add_argument("--out", type=Path, required=True, help="output root (Lightshow layout below ROOT/El)")
     where = parser.add_mutually_exclusive_group()
