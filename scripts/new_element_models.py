@@ -28,7 +28,7 @@ from xasflow.errors import XasflowError
 from xasflow.features.dataset import featurize_dataset
 from xasflow.features.registry import get_featurizer
 from xasflow.fileio import atomic_open
-from xasflow.simulation.cards import CARD_SETS
+from xasflow.simulation.cards import present_name
 from xasflow.training.new_element import DEFAULT_ANALOGUES, NewElementConfig, build_new_element_model
 from xasflow.training.transfer import TransferSettings
 from xasflow.zoo.build import add_new_element_set
@@ -54,7 +54,6 @@ def _card_set(campaign: Path, element: str, site_ids: list[str]) -> dict:
     from xasflow.io.omnixas import parse_site_id
     from xasflow.simulation.output import MARKER, read_marker, site_dir
 
-    names = {c.fingerprint(): c.name for c in CARD_SETS.values()}
     count: Counter = Counter()
     recorded: dict[str, str] = {}
     for site_id in site_ids:
@@ -65,7 +64,7 @@ def _card_set(campaign: Path, element: str, site_ids: list[str]) -> dict:
         count[marker.get("fingerprint")] += 1
         recorded[marker.get("fingerprint")] = marker.get("card_set")
     prints = sorted(count, key=lambda f: -count[f])
-    present = [names.get(f, recorded[f]) for f in prints]
+    present = [present_name(f, recorded[f]) for f in prints]
     return {
         "name": " + ".join(present),
         "fingerprint": "+".join(prints),

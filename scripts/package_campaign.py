@@ -26,6 +26,7 @@ from pathlib import Path
 
 from xasflow.data.feff_tree import build_feff_dataset
 from xasflow.data.reserved import ReservedSet, resolve_reserved
+from xasflow.simulation.cards import present_name
 from xasflow.simulation.output import MARKER
 from xasflow.simulation.runner import feff_version
 
@@ -65,7 +66,8 @@ def package(root: Path, dest: Path, element: str, reserved: ReservedSet) -> dict
         material = folder.parents[1]
         shutil.copy(material / "POSCAR", out_tree / material.name / "POSCAR")
     dataset, build = build_feff_dataset(out_tree, element, drop_outliers=False, exclude_materials=reserved.materials)
-    dataset.metadata.update(source="xasflow simulate campaign", card_set=sites[0][1]["card_set"], feff=feff_version())
+    names = sorted({present_name(m.get("fingerprint"), m["card_set"]) for _, m in sites})
+    dataset.metadata.update(source="xasflow simulate campaign", card_set=" + ".join(names), feff=feff_version())
     dataset.save(dest / f"{element}_FEFF_campaign.npz")
     starts = [datetime.fromisoformat(m["started"]) for _, m in sites]
     ends = [datetime.fromisoformat(m["finished"]) for _, m in sites]
@@ -81,7 +83,7 @@ def package(root: Path, dest: Path, element: str, reserved: ReservedSet) -> dict
         "interrupted": interrupted,
         "reserved_for_evaluation": build.reserved_ids,
         "training_sites": len(dataset),
-        "card_sets": sorted({m["card_set"] for _, m in sites}),
+        "card_sets": names,
         "materials": sorted({m["material_id"] for _, m in sites}),
         "site_ids": sorted(dataset.ids.tolist()),
         "seconds_median": round(statistics.median(seconds), 1),

@@ -215,3 +215,12 @@ def get_card_set(name: str) -> CardSet:
         return CARD_SETS[name]
     except KeyError:
         raise XasflowError(f"unknown card set {name!r}; choose one of {', '.join(CARD_SETS)}") from None
+
+
+def present_name(fingerprint: str | None, recorded: str) -> str:
+    """Today's name of the card set with this fingerprint, else the name a run recorded.
+
+    Output written before a set was renamed (``screening`` -> ``screening-s5``) keeps its old name in its
+    markers; the fingerprint says which cards it really ran with.
+    """
+    return next((c.name for c in CARD_SETS.values() if c.fingerprint() == fingerprint), recorded)
