@@ -1,13 +1,17 @@
-"""Resumable Fe/Mn campaign: inequivalent sites of the shared structures, smallest first, alternating elements.
+"""Resumable Fe/Mn campaign: inequivalent sites of the shared structures, material coverage first, alternating elements.
 
 Usage::
 
     python scripts/fe_mn_campaign.py STRUCTURES --out /work/cache/feff/fe_mn --cards screening-s5 \
-        --timeout 1800 --hours 1.5 [--workers 1 | --scheduler tcp://HOST:8786]
+        --timeout 1800 --hours 1.5 [--merge ../shared/data/simulated/fe_mn] [--workers 1 | --scheduler tcp://HOST:8786]
 
-Plans each element once (``xasflow.simulation.campaign.plan_campaign``: reserved materials excluded,
-finished and given-up sites skipped, inputs built), then runs one site at a time, Fe, Mn, Fe, ...
-(smallest estimated cost first within each element) on one Dask client, until the sites or ``--hours``
+First copies the sites of every ``--merge`` tree (another ``simulate`` output, e.g. the shared extra
+batch) into ``--out`` (``xasflow.simulation.output.merge_tree``: present sites skipped, conflicting
+ones reported and left alone, reserved materials never copied). Then plans each element once
+(``xasflow.simulation.campaign.plan_campaign``: reserved materials excluded, finished and given-up
+sites skipped, inputs built) and runs one site at a time, Fe, Mn, Fe, ... in ``--order coverage``
+(every material of the pool gets one site, its cheapest, before any gets a second) on one Dask
+client, until the sites or ``--hours``
 run out. Each element's report is ``OUT/{El}/simulate_report_{start}.json``, rewritten after every
 site. Rerunning the same command resumes: finished sites are skipped, sites that failed every rung of
 the retry ladder are not tried again (``--retry-failed`` does), an interrupted site is rerun.
@@ -24,9 +28,10 @@ from pathlib import Path
 
 from xasflow.data.reserved import resolve_reserved
 from xasflow.parallel import start_client, stop_client
-from xasflow.simulation.campaign import CampaignConfig, CampaignReport, Plan, plan_campaign, run_campaign
+from xasflow.simulation.campaign import ORDERS, CampaignConfig, CampaignReport, Plan, plan_campaign, run_campaign
 from xasflow.simulation.cards import get_card_set
 from xasflow.simulation.ladder import get_ladder
+from xasflow.simulation.output import merge_tree
 
 ELEMENTS = ("Fe", "Mn")
 
@@ -49,21 +54,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-failed", action="store_true")
     parser.add_argument("--reserved", type=Path, default=None, help="folder of {El}_materials.txt")
     parser.add_argument("--elements", default=",".join(ELEMENTS))
+    parser.add_argument("--order", choices=ORDERS, default="coverage")
+    parser.add_argument("--merge", type=Path, action="append", default=[], help="another simulate tree to merge in")
     parser.add_argument("--plan", action="store_true", help="print the interleaved order and estimates; run nothing")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M")
     plans: dict[str, Plan] = {}
     for element in args.elements.split(","):
+        reserved = resolve_reserved(element, args.reserved, paths=list(args.structures))
+        for tree in args.merge:
+            merged = merge_tree(tree, out, element, reserved.materials)
+            print(
+                f"{element}: merged {tree}: {len(merged.copied)} copied, {len(merged.present)} present, "
+                f"{len(merged.skipped_reserved)} reserved left out, {len(merged.conflicts)} conflicts",
+                flush=True,
+            )
+            for conflict in merged.conflicts:
+                print(f"  conflict: {conflict}", flush=True)
         config = CampaignConfig(
             element=element,
             card_set=get_card_set(args.cards),
             out=out,
-            order="smallest",
+            order=args.order,
             timeout=args.timeout,
             retries=0,
             ladder=get_ladder(args.ladder),
-            reserved=resolve_reserved(element, args.reserved, paths=list(args.structures)),
+            reserved=reserved,
             retry_failed=args.retry_failed,
         )
         plans[element] = plan_campaign(args.structures, config)
@@ -97,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         report.save(paths[el])
     client = start_client(args.workers, args.scheduler)
     start = time.monotonic()
-    scratch = out / ".work" / f"round_report_{stamp}.json"
+    scratch = out / ".work" / f"round_report_{stamp}_{'-'.join(plans)}.json"  # one per invocation
     try:
         for element, task in _interleave(plans):
             if args.hours is not None and time.monotonic() - start > 3600 * args.hours:

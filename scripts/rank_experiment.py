@@ -63,7 +63,7 @@ def _tabulated_sigma(element: str, core_hole: bool) -> float:
 
 def variants() -> dict[str, tuple[str, str, Callable]]:
     """name -> (description, metric, config(element, foil_offset) -> AlignConfig)."""
-    from xasflow.experiment import AlignConfig
+    from xasflow.compare import AlignConfig
 
     def plain(**kw):
         return lambda element, foil: AlignConfig(**kw)
@@ -145,9 +145,9 @@ def foil_offsets(measured: dict, metals: dict) -> tuple[dict[str, float], dict[s
     as a foil (R < 0.02): a channel distorted by the sample's absorption or harmonics does not.
     Files without an accepted foil of their own get the median over the element's foils.
     """
-    from xasflow.experiment import AlignConfig, align
-    from xasflow.experiment.normalize import NormalizedSpectrum
-    from xasflow.experiment.score import rfactor_similarity
+    from xasflow.compare import AlignConfig, align
+    from xasflow.compare.normalize import NormalizedSpectrum
+    from xasflow.compare.score import rfactor_similarity
 
     own, notes, per_element = {}, {}, {"Cu": [], "Cr": []}
     for relative, spectrum in measured.items():
@@ -196,8 +196,8 @@ def _synthetic(candidate, element: str, rng, correlated: bool):
     """
     from scipy.ndimage import gaussian_filter1d
 
-    from xasflow.experiment.align import DEFAULT_OFFSET, broaden
-    from xasflow.experiment.normalize import NormalizedSpectrum
+    from xasflow.compare.align import DEFAULT_OFFSET, broaden
+    from xasflow.compare.normalize import NormalizedSpectrum
 
     curve = np.asarray(candidate.spectrum, float)
     if correlated and candidate.std is not None:
@@ -211,10 +211,10 @@ def _synthetic(candidate, element: str, rng, correlated: bool):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from xasflow.compare import AlignConfig, Candidate, match, normalize
+    from xasflow.compare.align import DEFAULT_OFFSET, DEFAULT_SHIFT_BOUND
+    from xasflow.compare.plot import plot_match
     from xasflow.errors import InputError
-    from xasflow.experiment import AlignConfig, Candidate, match, normalize
-    from xasflow.experiment.align import DEFAULT_OFFSET, DEFAULT_SHIFT_BOUND
-    from xasflow.experiment.plot import plot_match
     from xasflow.fileio import atomic_open
     from xasflow.inference.predictor import Predictor
     from xasflow.io.measured import read_measured

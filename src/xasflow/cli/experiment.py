@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _paper(args: argparse.Namespace) -> int:
     from xasflow.data.dataset import XASDataset
     from xasflow.errors import XasflowError
-    from xasflow.experiments.paper import run_paper
+    from xasflow.reports.paper import run_paper
     from xasflow.training.config import get_recipe
     from xasflow.training.full_data import check_full_dataset
 

@@ -45,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _match(args: argparse.Namespace) -> int:
+    from xasflow.compare import DEFAULT_METRIC, AlignConfig, Candidate, match, mix, normalize
     from xasflow.errors import InputError, XasflowError, check_element
-    from xasflow.experiment import DEFAULT_METRIC, AlignConfig, Candidate, match, mix, normalize
     from xasflow.inference.predictor import Predictor
     from xasflow.io.measured import read_measured
     from xasflow.io.structures import expand_paths, read_structure
@@ -91,7 +91,7 @@ def _match(args: argparse.Namespace) -> int:
 
         write_ranking(args.out, result)
     if args.plot is not None:
-        from xasflow.experiment.plot import plot_match
+        from xasflow.compare.plot import plot_match
 
         plot_match(result, args.plot, top=args.top)
     if args.mix:
@@ -100,7 +100,7 @@ def _match(args: argparse.Namespace) -> int:
         if args.out is not None:
             _write_mixture(mixture, args.out.with_name(f"{args.out.stem}_mixture.csv"))
         if args.plot is not None:
-            from xasflow.experiment.plot import plot_mixture
+            from xasflow.compare.plot import plot_mixture
 
             plot_mixture(mixture, measured.source, args.plot.with_name(f"{args.plot.stem}_mixture.png"))
     return 1 if failures else 0

@@ -1,4 +1,4 @@
-"""Metrics of spectrum predictions (η, MSE, win rates, deciles); reports live in `xasflow.experiments`."""
+"""Metrics of spectrum predictions (η, MSE, win rates, deciles); reports live in `xasflow.reports`."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ COLUMNS = ("rank", "source", "formula", "score", "shift_eV", "sigma_eV", "scale"
 
 
 def write_ranking(path: Path, result) -> None:
-    """Write a :class:`~xasflow.experiment.match.MatchResult`: the fitted parameters and every similarity."""
+    """Write a :class:`~xasflow.compare.match.MatchResult`: the fitted parameters and every similarity."""
     names = sorted(result.entries[0].metrics)
     with atomic_open(path, "w") as handle:
         writer = csv.writer(handle)

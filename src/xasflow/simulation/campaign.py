@@ -26,7 +26,7 @@ from xasflow.simulation.ladder import DEFAULT_LADDER, RetryLadder
 from xasflow.simulation.output import SiteState, site_dir, site_status, write_text
 from xasflow.simulation.runner import SiteOutcome, SiteTask, feff_version, simulate_site
 
-ORDERS = ("largest", "smallest")
+ORDERS = ("largest", "smallest", "coverage")
 
 
 def estimate_seconds(n_fms: int, card_set: CardSet | None = None, n_atoms: int | None = None) -> float:
@@ -49,7 +49,9 @@ class CampaignConfig:
         ``inequivalent`` (one site per symmetry class), ``all``, or comma-separated indices.
     order
         ``largest`` first (default: long tasks start early, short ones fill the gaps at the end)
-        or ``smallest`` first (most sites per hour when the campaign is time-bounded).
+        or ``smallest`` first (most sites per hour when the campaign is time-bounded), or
+        ``coverage``: every material gets one site (its cheapest) before any gets a second,
+        materials with no finished site first, cheapest first within a round.
     limit
         Keep only the first ``limit`` sites in scheduling order.
     timeout
@@ -183,7 +185,10 @@ def plan_campaign(
                     retry_failed=config.retry_failed,
                 )
             )
-    candidates.sort(key=lambda t: (t.est_seconds, t.material_id, t.site), reverse=config.order == "largest")
+    if config.order == "coverage":
+        candidates.sort(key=lambda t: (t.est_seconds, t.material_id, t.site))
+    else:
+        candidates.sort(key=lambda t: (t.est_seconds, t.material_id, t.site), reverse=config.order == "largest")
     if config.limit is not None:
         candidates = candidates[: config.limit]
     fingerprint = config.card_set.fingerprint()
@@ -204,9 +209,28 @@ def plan_campaign(
             plan.conflicts.append(_outcome(task, "conflict", status.reason))
         else:
             plan.tasks.append(task)
+    if config.order == "coverage":
+        plan.tasks = coverage_order(plan.tasks, [o.material_id for o in plan.done])
     for name in CARD_SETS:
         plan.estimates_by_set[name] = sum(by_set[t.site_id][name] for t in plan.tasks)
     return plan
+
+
+def coverage_order(tasks: list[SiteTask], finished_materials: Iterable[str]) -> list[SiteTask]:
+    """Material coverage first: a material's n-th site runs in round n (finished sites count).
+
+    Within a round tasks keep their given order (cheapest first as planned), so every material of
+    the pool gets one site before any material gets a second.
+    """
+    count: dict[str, int] = {}
+    for material in finished_materials:
+        count[material] = count.get(material, 0) + 1
+    keyed = []
+    for position, task in enumerate(tasks):
+        rank = count.get(task.material_id, 0)
+        count[task.material_id] = rank + 1
+        keyed.append((rank, position, task))
+    return [task for _, _, task in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
 def _outcome(task: SiteTask, status: str, reason: str = "", seconds: float = 0.0) -> SiteOutcome:

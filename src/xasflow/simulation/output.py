@@ -99,3 +99,82 @@ def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
         os.chmod(tmp, 0o644)
+
+
+@dataclass
+class MergeReport:
+    """What :func:`merge_tree` did, site by site (``{material}_{site:03d}`` ids)."""
+
+    copied: list[str]
+    present: list[str]
+    conflicts: list[str]
+    skipped_reserved: list[str]
+
+
+def merge_tree(
+    source: Path, dest: Path, element: str, reserved: set[str] | frozenset[str] = frozenset()
+) -> MergeReport:
+    """Copy the sites of another ``simulate`` tree into ``dest``, never overwriting.
+
+    A site absent from ``dest`` is copied with its marker (and the material's POSCAR if ``dest`` has
+    none); a site present with the same cards' fingerprint is left as it is; one present with other
+    cards, or whose POSCAR differs, is a conflict: reported, not touched. Sites of ``reserved``
+    materials are never copied. Unfinished sites (failed every rung) are copied too, so a campaign
+    does not retry what already failed elsewhere.
+    """
+    report = MergeReport([], [], [], [])
+    src_root = Path(source) / element
+    for marker_path in sorted(src_root.glob(f"*/FEFF-XANES/*_{element}/{MARKER}")):
+        folder = marker_path.parent
+        marker = read_marker(folder) or {}
+        material = folder.parents[1].name
+        try:
+            site = int(marker.get("site", folder.name.split("_")[0]))
+        except ValueError:
+            report.conflicts.append(f"{folder}: unreadable marker")
+            continue
+        sid = f"{material}_{site:03d}"
+        if material in reserved:
+            report.skipped_reserved.append(sid)
+            continue
+        target = site_dir(dest, element, material, site)
+        src_poscar = folder.parents[1] / "POSCAR"
+        dst_poscar = poscar_path(dest, element, material)
+        if dst_poscar.is_file() and src_poscar.is_file() and dst_poscar.read_bytes() != src_poscar.read_bytes():
+            report.conflicts.append(f"{sid}: POSCAR differs from {dst_poscar}")
+            continue
+        if target.exists() and any(target.iterdir()):
+            theirs = read_marker(target) or {}
+            if theirs.get("fingerprint") == marker.get("fingerprint") and theirs.get("status") == "finished":
+                report.present.append(sid)
+            elif theirs.get("fingerprint") == marker.get("fingerprint") and marker.get("status") == "finished":
+                # ours is unfinished (interrupted or given up) with the same cards: the finished copy wins
+                _copy_site(folder, target)
+                report.copied.append(sid)
+            else:
+                report.conflicts.append(
+                    f"{sid}: {target} holds card set {theirs.get('card_set')!r} "
+                    f"({theirs.get('fingerprint')}, {theirs.get('status')}), the source "
+                    f"{marker.get('card_set')!r} ({marker.get('fingerprint')}); not overwritten"
+                )
+            continue
+        if src_poscar.is_file() and not dst_poscar.is_file():
+            dst_poscar.parent.mkdir(parents=True, exist_ok=True)
+            write_text(dst_poscar, src_poscar.read_text())
+        _copy_site(folder, target)
+        report.copied.append(sid)
+    return report
+
+
+def _copy_site(folder: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    # the marker last: a site interrupted mid-copy has no marker of its own and is never taken as finished
+    for item in sorted(folder.iterdir(), key=lambda p: p.name == MARKER):
+        if item.is_file():
+            write_bytes_atomic(target / item.name, item.read_bytes())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o644)

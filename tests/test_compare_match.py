@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from xasflow.cli.main import main
+from xasflow.compare import AlignConfig, Candidate, align, match, mix, normalize
+from xasflow.compare.align import DEFAULT_OFFSET, broaden
+from xasflow.compare.normalize import NormalizedSpectrum
 from xasflow.errors import InputError
-from xasflow.experiment import AlignConfig, Candidate, align, match, mix, normalize
-from xasflow.experiment.align import DEFAULT_OFFSET, broaden
-from xasflow.experiment.normalize import NormalizedSpectrum
 from xasflow.io.measured import read_measured
 
 REFERENCE = Path(__file__).resolve().parents[1] / "src" / "xasflow" / "examples" / "reference"

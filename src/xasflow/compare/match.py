@@ -6,9 +6,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from xasflow.experiment.align import AlignConfig, Alignment, align
-from xasflow.experiment.normalize import NormalizedSpectrum
-from xasflow.experiment.score import DEFAULT_METRIC, METRICS, STD_METRICS, get_metric
+from xasflow.compare.align import AlignConfig, Alignment, align
+from xasflow.compare.normalize import NormalizedSpectrum
+from xasflow.compare.score import DEFAULT_METRIC, METRICS, STD_METRICS, get_metric
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xasflow.compare.normalize import NormalizedSpectrum
 from xasflow.constants import E_STEP
 from xasflow.errors import InputError, XasflowError
-from xasflow.experiment.normalize import NormalizedSpectrum
 
 #: Measured minus FEFF energy scale (eV) per element. Cu and Cr: the median fitted shift of the
 #: development reference spectra against their own compound's prediction (shift range ±20 eV).
@@ -147,7 +147,7 @@ def _weighted_fit(
     floor with the highest likelihood is kept. ``sd`` is on the prediction's scale (not multiplied
     by the fitted scale, which stays near 1), so the scale stays linear.
     """
-    from xasflow.experiment.score import TAU_GRID
+    from xasflow.compare.score import TAU_GRID
 
     variance = sd[None, :] ** 2 + TAU_GRID[:, None] ** 2
     weights = 1.0 / variance
@@ -178,7 +178,7 @@ def align(
     Parameters
     ----------
     measured
-        Output of :func:`~xasflow.experiment.normalize.normalize`.
+        Output of :func:`~xasflow.compare.normalize.normalize`.
     energies, spectrum
         The prediction (absolute FEFF energies, eV) and its values.
     element

@@ -13,7 +13,11 @@ from xasflow.constants import energy_grid
 from xasflow.data.dataset import XASDataset
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import bootstrap_eta_difference, decile_spectra, improvement, win_rates
-from xasflow.experiments.report import (
+from xasflow.fileio import atomic_open
+from xasflow.models.card import FeaturizerSpec
+from xasflow.models.config import reference_widths
+from xasflow.models.estimator import XASRegressor
+from xasflow.reports.report import (
     PUBLISHED_ETA,
     FeaturizerRow,
     ResultRow,
@@ -23,10 +27,6 @@ from xasflow.experiments.report import (
     plot_eta,
     write_csv,
 )
-from xasflow.fileio import atomic_open
-from xasflow.models.card import FeaturizerSpec
-from xasflow.models.config import reference_widths
-from xasflow.models.estimator import XASRegressor
 from xasflow.training.config import Recipe
 from xasflow.training.data import SetCatalog, carve
 from xasflow.training.modes import evaluate

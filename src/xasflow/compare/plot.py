@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xasflow.experiment.match import MatchResult
-from xasflow.experiment.mix import MixtureResult
+from xasflow.compare.match import MatchResult
+from xasflow.compare.mix import MixtureResult
 from xasflow.fileio import atomic_path
 
 
@@ -53,7 +53,7 @@ def plot_mixture(result: MixtureResult, source: str, path: str | Path) -> None:
     energies = result.energies + result.shift
     ax.plot(energies, result.measured, "k-", lw=2, label=f"measured: {Path(source).name}")
     ax.plot(energies, result.model, "r--", lw=1.5, label=f"mixture (R = {result.r_factor:.4f})")
-    from xasflow.experiment.align import broaden
+    from xasflow.compare.align import broaden
 
     for candidate, fraction, std in zip(result.candidates, result.fractions, result.fraction_std, strict=True):
         component = result.scale * fraction * broaden(candidate.spectrum, result.sigma)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xasflow.compare import Candidate, match
+from xasflow.compare.align import DEFAULT_OFFSET
+from xasflow.compare.normalize import NormalizedSpectrum
+from xasflow.compare.score import TAU_GRID, likelihood, profile_floor, rfactor_similarity
 from xasflow.constants import energy_grid
-from xasflow.experiment import Candidate, match
-from xasflow.experiment.align import DEFAULT_OFFSET
-from xasflow.experiment.normalize import NormalizedSpectrum
-from xasflow.experiment.score import TAU_GRID, likelihood, profile_floor, rfactor_similarity
 
 
 def _edge(energies: np.ndarray) -> np.ndarray:
@@ -44,7 +44,7 @@ def test_std_weighting_ranks_the_true_candidate_where_the_r_factor_fails():
         Candidate("true", "A", energies, true_pred, true_std),
         Candidate("decoy", "B", energies, decoy_pred, decoy_std),
     ]
-    from xasflow.experiment import AlignConfig
+    from xasflow.compare import AlignConfig
 
     config = AlignConfig(sigma=0.0, scale_bounds=(0.99, 1.01))  # isolate the weighting from broadening and scale
     unweighted = match(measured, candidates, "Cu", metric="rfactor", config=config)
@@ -80,7 +80,7 @@ def test_a_large_std_is_not_a_free_pass():
 
 
 def test_reference_foil_channel_read(experiment_root):
-    from xasflow.experiment import normalize
+    from xasflow.compare import normalize
     from xasflow.io.measured import read_measured
 
     with_ref = normalize(read_measured(experiment_root / "Cr" / "cr2o3_rt_001.xdi"), "Cr")

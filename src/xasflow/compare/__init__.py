@@ -3,11 +3,11 @@
 Needs xraylarch (``pip install 'xasflow[experiment]'``) for reading and normalisation.
 """
 
-from xasflow.experiment.align import DEFAULT_OFFSET, DEFAULT_SHIFT_BOUND, AlignConfig, Alignment, align
-from xasflow.experiment.match import Candidate, MatchEntry, MatchResult, match
-from xasflow.experiment.mix import MixtureResult, mix
-from xasflow.experiment.normalize import NormalizedSpectrum, normalize
-from xasflow.experiment.score import DEFAULT_METRIC, METRICS, score
+from xasflow.compare.align import DEFAULT_OFFSET, DEFAULT_SHIFT_BOUND, AlignConfig, Alignment, align
+from xasflow.compare.match import Candidate, MatchEntry, MatchResult, match
+from xasflow.compare.mix import MixtureResult, mix
+from xasflow.compare.normalize import NormalizedSpectrum, normalize
+from xasflow.compare.score import DEFAULT_METRIC, METRICS, score
 
 __all__ = [
     "DEFAULT_METRIC",

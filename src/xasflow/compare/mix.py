@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xasflow.compare.align import AlignConfig, broaden, check_coverage, measured_on
+from xasflow.compare.match import Candidate
+from xasflow.compare.normalize import NormalizedSpectrum
+from xasflow.compare.score import rfactor_similarity
 from xasflow.constants import E_STEP
 from xasflow.errors import XasflowError
-from xasflow.experiment.align import AlignConfig, broaden, check_coverage, measured_on
-from xasflow.experiment.match import Candidate
-from xasflow.experiment.normalize import NormalizedSpectrum
-from xasflow.experiment.score import rfactor_similarity
 
 _SIGMA_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 

@@ -1,0 +1,1 @@
+"""FEFF10 simulation: card sets, inputs, runner, campaign trees and campaigns."""
