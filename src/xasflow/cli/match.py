@@ -17,8 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("measured", type=Path, help="measured spectrum: XDI, Athena project or energy/mu columns")
     parser.add_argument("structures", nargs="+", type=Path, help="candidate structure files or folders")
     parser.add_argument("--element", required=True, help="absorbing element (K edge)")
-    parser.add_argument("--out", type=Path, help="ranking CSV (with --mix also OUT_mixture.csv)")
-    parser.add_argument("--plot", type=Path, help="overlay PNG of the measurement and the top candidates")
+    parser.add_argument(
+        "--out", type=Path, help="ranking .csv (with --mix also OUT_mixture.csv) or .json (ranking, mixture and errors)"
+    )
+    parser.add_argument(
+        "--plot", type=Path, help="overlay figure (.png, .pdf or .svg) of the measurement and the top candidates"
+    )
     parser.add_argument("--top", type=int, default=3, help="candidates in the plot (default 3)")
     parser.add_argument("--mix", action="store_true", help="also fit a non-negative linear combination")
     parser.add_argument("--columns", help="column override, e.g. energy=1,mu=4 or energy=1,i0=2,itrans=3")

@@ -363,9 +363,11 @@ def predict(
         from xasflow.io.structures import read_structure
 
         source = str(structure)
-        structure = read_structure(structure)
+        structure = read_structure(structure)  # checked here, not again below
+        fresh = False
     else:
         source = structure.composition.reduced_formula
+        fresh = True
     elements, _ = predictor.elements_to_predict(structure, element, source)
-    results = [predictor.predict_structure(structure, e, source) for e in elements]
+    results = [predictor.predict_structure(structure, e, source, check=fresh) for e in elements]
     return results[0] if element is not None else results
