@@ -173,11 +173,9 @@ def _simulated(tree: Path, element: str) -> Callable[[Any, str], Candidate]:
 
 def build_candidates(items, build: Callable[[Any, str], Candidate]) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """Candidates from paths, folders, structures or candidates, and ``(source, message)`` of each refused one."""
-    from xasflow.io.structures import collect_inputs
-
     usable: list[Candidate] = []
     errors: list[tuple[str, str]] = []
-    for item, source in _expand(items, errors, collect_inputs):
+    for item, source in _expand(items, errors):
         if isinstance(item, Candidate):
             usable.append(item)
             continue
@@ -188,8 +186,10 @@ def build_candidates(items, build: Callable[[Any, str], Candidate]) -> tuple[lis
     return usable, errors
 
 
-def _expand(items, errors: list[tuple[str, str]], collect_inputs) -> Iterable[tuple[Any, str]]:
+def _expand(items, errors: list[tuple[str, str]]) -> Iterable[tuple[Any, str]]:
     """``(item, source)`` pairs: files found in folders, structures named by formula (numbered if repeated)."""
+    from xasflow.io.structures import collect_inputs
+
     if isinstance(items, (str, Path, Candidate)) or hasattr(items, "lattice"):
         items = [items]
     items = list(items)

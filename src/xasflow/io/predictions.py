@@ -1,6 +1,6 @@
 """Prediction outputs, JSON and CSV: write and read back, so results round-trip.
 
-Records are the dictionaries of :meth:`xasflow.inference.predictor.Prediction.to_dict`. Fields
+Records are the dictionaries of :func:`prediction_record` (``Prediction.to_dict``). Fields
 beyond the fixed ones travel generically (uncertainties, domain scores, ...):
 
 JSON
