@@ -29,6 +29,13 @@ from xasflow.web.uploads import SavedUpload, UploadTooLarge, relabel, request_fo
 
 STATIC = Path(__file__).parent / "static"
 
+# Form fields of the predict endpoints (module level: the annotations are resolved here).
+Files = Annotated[list[UploadFile], File(description="structure files, any format `xasflow predict` reads")]
+Element = Annotated[str | None, Form(description="absorbing element (default: every supported one present)")]
+Fidelity = Annotated[str, Form(description="FEFF or VASP")]
+Model = Annotated[str | None, Form(description="tuned | expert | universal (default: the set's best)")]
+Sites = Annotated[str, Form(description="inequivalent | all | i,j,...")]
+
 
 def _plotly_js() -> Path:
     """The minified plotly.js shipped inside the installed ``plotly`` package."""
@@ -96,12 +103,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             headers = {"Content-Disposition": 'attachment; filename="predictions.csv"'}
             return Response(body, media_type="text/csv", headers=headers)
         return Response(body, media_type="application/json")
-
-    Files = Annotated[list[UploadFile], File(description="structure files, any format `xasflow predict` reads")]
-    Element = Annotated[str | None, Form(description="absorbing element (default: every supported one present)")]
-    Fidelity = Annotated[str, Form(description="FEFF or VASP")]
-    Model = Annotated[str | None, Form(description="tuned | expert | universal (default: the set's best)")]
-    Sites = Annotated[str, Form(description="inequivalent | all | i,j,...")]
 
     @app.post("/api/predict")
     async def predict(

@@ -22,7 +22,7 @@ class BodyLimit:
 
     def _detail(self) -> bytes:
         mb = self.max_bytes / (1024 * 1024)
-        return json.dumps({"detail": f"upload larger than the server's limit of {mb:g} MB"}).encode()
+        return json.dumps({"detail": f"upload larger than the server's limit of {mb:.4g} MB"}).encode()
 
     async def _reject(self, send) -> None:
         body = self._detail()
