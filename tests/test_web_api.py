@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from web_server import CIF, REFERENCE, live_server, web_modules
 
+from web_server import CIF, REFERENCE, live_server, web_modules
 from xasflow.cli.main import main
 
 web_modules()
@@ -120,9 +120,7 @@ def test_413_counts_bytes_not_only_the_declared_length(tmp_path):
 
     with live_server({"max_upload_mb": 0.1, "tmp_dir": tmp_path}) as url:
         boundary = "xasflowboundary"
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.cif"\r\n\r\n'
-        ).encode()
+        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.cif"\r\n\r\n').encode()
 
         def chunks():
             yield head

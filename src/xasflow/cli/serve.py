@@ -41,9 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
         from xasflow.web import ServerSettings, create_app
     except ImportError as exc:
         raise XasflowError(f"xasflow serve needs the web extra: pip install 'xasflow[web]' ({exc})") from exc
-    settings = ServerSettings(
-        host=args.host, port=args.port, zoo_dir=args.zoo_dir, max_upload_mb=args.max_upload_mb
-    )
+    settings = ServerSettings(host=args.host, port=args.port, zoo_dir=args.zoo_dir, max_upload_mb=args.max_upload_mb)
     app = create_app(settings)
     print(f"xasflow: serving on http://{args.host}:{args.port}/ (API schema at /openapi.json); Ctrl-C stops")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -53,9 +53,7 @@ def _ranking_rows(result, folder: Path) -> list[dict[str, Any]]:
     write_ranking(path, result)
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return [
-        {k: (v if k in _TEXT else int(v) if k in _INTEGER else float(v)) for k, v in row.items()} for row in rows
-    ]
+    return [{k: (v if k in _TEXT else int(v) if k in _INTEGER else float(v)) for k, v in row.items()} for row in rows]
 
 
 def _curve(values) -> list[float]:
@@ -80,7 +78,11 @@ def _overlay(result, top: int) -> dict[str, Any]:
                 "std": _curve(a.model_std) if a.model_std is not None else None,
             }
         )
-    return {"energy": _curve(measured.energy[window]), "measured": _curve(measured.flat[window]), "candidates": candidates}
+    return {
+        "energy": _curve(measured.energy[window]),
+        "measured": _curve(measured.flat[window]),
+        "candidates": candidates,
+    }
 
 
 def _mixture(mixture) -> dict[str, Any]:
@@ -94,7 +96,7 @@ def _mixture(mixture) -> dict[str, Any]:
         "sigma_eV": round(float(mixture.sigma), 4),
         "scale": round(float(mixture.scale), 5),
         "r_factor": round(float(mixture.r_factor), 6),
-        "energy": _curve(mixture.energies),
+        "energy": _curve(mixture.energies + mixture.shift),  # on the measured scale, as the CLI's plot
         "model": _curve(mixture.model),
         "measured": _curve(mixture.measured),
     }

@@ -19,9 +19,7 @@ from xasflow.web.uploads import SavedUpload, relabel
 LOCK = threading.Lock()
 
 
-def run_options(
-    element: str | None, fidelity: str, model: str | None, sites: str, zoo_dir: Path | None
-) -> RunOptions:
+def run_options(element: str | None, fidelity: str, model: str | None, sites: str, zoo_dir: Path | None) -> RunOptions:
     """Checked options of a predict request; ``XasflowError`` (HTTP 400) for a bad one.
 
     A model must be a zoo name: a request never names a file on the server.

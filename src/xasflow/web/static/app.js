@@ -119,7 +119,7 @@ function render(predictions) {
     Plotly.newPlot(div, traces, {
       title: { text: `${element} K edge: site-averaged spectra, ±1σ band (dashed: out of the model's domain)`, font: { size: 14 } },
       xaxis: { title: { text: "energy (eV)" } }, yaxis: { title: { text: "μ (site average)" } },
-      margin: { t: 40, r: 10, b: 45, l: 60 }, legend: { orientation: "h", y: -0.2 },
+      margin: { t: 40, r: 10, b: 45, l: 60 }, legend: { orientation: "h", y: -0.2, traceorder: "normal" },
     }, { responsive: true, displaylogo: false });
   }
   const body = $("sites-table").tBodies[0];
@@ -220,12 +220,12 @@ function renderMatch(result) {
     traces.push({ x: c.energy, y: c.spectrum, mode: "lines", name, line: { color, width: 1.6 } });
   });
   if (result.mixture) {
-    traces.push({ x: result.mixture.energy, y: result.mixture.model, mode: "lines", name: "mixture fit", line: { color: "#555", dash: "dot" } });
+    traces.push({ x: result.mixture.energy, y: result.mixture.model, mode: "lines", name: `mixture fit (R ${result.mixture.r_factor.toFixed(5)})`, line: { color: "#555", dash: "dot" } });
   }
   Plotly.newPlot($("overlay"), traces, {
     title: { text: `${result.element} K edge: measurement and the best ${o.candidates.length} candidates (aligned)`, font: { size: 14 } },
     xaxis: { title: { text: "energy (eV, measured scale)" } }, yaxis: { title: { text: "normalised μ" } },
-    margin: { t: 40, r: 10, b: 45, l: 60 }, legend: { orientation: "h", y: -0.2 }, height: 380,
+    margin: { t: 40, r: 10, b: 45, l: 60 }, legend: { orientation: "h", y: -0.2, traceorder: "normal" }, height: 380,
   }, { responsive: true, displaylogo: false });
 }
 
