@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from web_server import CIF, REFERENCE, live_server, web_modules
+from web_server import CIF, REFERENCE, free_port, live_server, web_modules
 from xasflow.cli.main import main
 
 web_modules()
@@ -21,8 +25,6 @@ def cli_outputs(tmp_path_factory) -> dict[str, bytes]:
     """``xasflow predict Cu2O_cuprite.cif --out x.json`` / ``x.csv``, run in the folder (source = the name)."""
     folder = tmp_path_factory.mktemp("cli")
     shutil.copy(CIF, folder / CIF.name)
-    import os
-
     old = Path.cwd()
     os.chdir(folder)
     try:
@@ -220,3 +222,31 @@ def test_upload_names_on_disk():
     assert disk_name("vasprun.xml.gz", 1) == "vasprun.xml.gz"
     assert disk_name("x.c$f", 3) == "upload-4"
     assert label("C:\\data\\Cu2O.cif", 0) == "Cu2O.cif" and label("", 4) == "upload-5"
+
+
+def test_serve_command_starts_a_server_and_refuses_bad_options(tmp_path):
+    """``xasflow serve`` as a user runs it: a separate process answering on the port it was given."""
+    import httpx
+
+    assert main(["serve", "--max-upload-mb", "0"]) == 2
+    assert main(["serve", "--port", "70000"]) == 2
+    assert main(["serve", "--zoo-dir", str(tmp_path)]) == 2
+    port = free_port()
+    command = [sys.executable, "-m", "xasflow.cli.main", "serve", "--port", str(port), "--max-upload-mb", "1"]
+    process = subprocess.Popen(command, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read().decode()
+                assert time.monotonic() < deadline, "xasflow serve did not answer"
+                time.sleep(0.3)
+        assert health.json()["status"] == "ok"
+        big = [("files", ("big.cif", b"#" * (2 * 1024 * 1024)))]
+        assert httpx.post(f"http://127.0.0.1:{port}/api/predict", files=big, timeout=60).status_code == 413
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
