@@ -127,7 +127,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         """The CSV `xasflow predict FILES --out x.csv` writes."""
         return await run_in_threadpool(_predict, files, element, fidelity, model, sites, "csv")
 
-    def _match(measured, candidates, element, mix, reference) -> dict:
+    def _match(measured, candidates, element, mix, reference, columns, group) -> dict:
         from xasflow.web.matching import match_uploads, reference_structures
 
         try:
@@ -147,11 +147,16 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             try:
                 with service.LOCK:
                     predictor = service.predictor(options)
-                    return match_uploads(spectrum, uploads, options.element, predictor, folder, mix=mix)
+                    return match_uploads(
+                        spectrum, uploads, options.element, predictor, folder, mix=mix, columns=columns, group=group
+                    )
             except InputError as err:
                 raise HTTPException(422, relabel(f"{err.source}: {err.message}", [spectrum])) from err
             except XasflowError as err:
                 raise HTTPException(422, relabel(str(err), [spectrum])) from err
+            except Exception as exc:  # an odd file must not become a 500
+                message = relabel(f"{type(exc).__name__}: {exc}", [spectrum, *uploads])
+                raise HTTPException(422, f"{spectrum.name}: match failed ({message})") from exc
 
     @app.post("/api/match")
     async def match(
@@ -160,9 +165,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         candidates: Annotated[list[UploadFile] | None, File(description="candidate structure files")] = None,
         mix: Annotated[bool, Form(description="also fit a non-negative linear combination")] = False,
         reference: Annotated[bool, Form(description="add the embedded reference structures of the element")] = False,
+        columns: Annotated[str | None, Form(description="column override, e.g. energy=1,mu=4")] = None,
+        group: Annotated[str | None, Form(description="group of an Athena project holding several spectra")] = None,
     ) -> JSONResponse:
         """Rank candidates against a measured spectrum as `xasflow match` does (ranking = its CSV rows)."""
-        result = await run_in_threadpool(_match, measured, candidates or [], element, mix, reference)
+        result = await run_in_threadpool(_match, measured, candidates or [], element, mix, reference, columns, group)
         return JSONResponse(result)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)

@@ -110,8 +110,12 @@ def match_uploads(
     folder: Path,
     mix: bool = False,
     top: int = OVERLAY_TOP,
+    columns: str | None = None,
+    group: str | None = None,
 ) -> dict[str, Any]:
     """Rank ``candidates`` against ``measured`` (and fit a mixture with ``mix``), as ``xasflow match`` does.
+
+    ``columns`` and ``group`` are ``xasflow match``'s ``--columns`` and ``--group``.
 
     Returns
     -------
@@ -133,7 +137,7 @@ def match_uploads(
     from xasflow.io.measured import read_measured
     from xasflow.io.structures import read_structure
 
-    spectrum = read_measured(measured.path)
+    spectrum = read_measured(measured.path, columns=columns or None, group=group or None)
     spectrum = dataclasses.replace(spectrum, source=measured.name)
     normalized = normalize(spectrum, element)
     config = AlignConfig()
