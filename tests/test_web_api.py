@@ -171,33 +171,58 @@ def test_page_and_static_files_are_local(client):
     assert client.get("/openapi.json").json()["paths"].keys() >= {"/api/health", "/api/predict", "/api/match"}
 
 
-def _cli_ranking(measured: Path, candidates: list[Path], tmp_path: Path) -> list[dict[str, str]]:
-    out = tmp_path / "ranking.csv"
-    assert main(["match", str(measured), *map(str, candidates), "--element", "Cu", "--out", str(out)]) == 0
-    with open(out, newline="") as handle:
-        return list(csv.DictReader(handle))
+def _cli_match(measured: Path, candidates: list[Path], tmp_path: Path) -> tuple[list[dict[str, str]], dict]:
+    """``xasflow match ... --mix --out ranking.csv`` rows and ``--out ranking.json``."""
+    common = ["match", str(measured), *map(str, candidates), "--element", "Cu", "--mix"]
+    assert main([*common, "--out", str(tmp_path / "ranking.csv")]) == 0
+    assert main([*common, "--out", str(tmp_path / "ranking.json")]) == 0
+    with open(tmp_path / "ranking.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return rows, json.loads((tmp_path / "ranking.json").read_text())
+
+
+def _names(value):
+    """Sources as file names: the CLI labels by the path it was given, the server by the upload's name."""
+    if isinstance(value, dict):
+        return {
+            k: Path(v).name if k in ("source", "measured") and isinstance(v, str) else _names(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_names(v) for v in value]
+    return value
 
 
 def test_match_with_reference_structures_is_the_cli_ranking(client, experiment_root, tmp_path, tmp_root):
     measured = experiment_root / "Cu" / "Cu2S_13K_01.xdi"
+    upload = REFERENCE / "Cu2O_cuprite.cif"
     data = {"element": "Cu", "reference": "true", "mix": "true"}
-    response = client.post("/api/match", files=[("measured", (measured.name, measured.read_bytes()))], data=data)
+    files = [("measured", (measured.name, measured.read_bytes())), ("candidates", ("mine.cif", upload.read_bytes()))]
+    response = client.post("/api/match", files=files, data=data)
     assert response.status_code == 200, response.text
     body = response.json()
     references = sorted(p for p in REFERENCE.iterdir() if "Cu" in p.read_text().split("_chemical_formula_sum")[1][:40])
-    expected = _cli_ranking(measured, references, tmp_path)
-    assert len(body["ranking"]) == len(expected) >= 4
-    for row, cli in zip(body["ranking"], expected, strict=True):
-        assert row["source"] == Path(cli["source"]).name
-        assert row["formula"] == cli["formula"] and row["rank"] == int(cli["rank"])
-        for key in ("score", "shift_eV", "sigma_eV", "scale", "rfactor", "pearson", "e0_eV", "edge_step"):
-            assert row[key] == float(cli[key]), key
+    shutil.copy(upload, tmp_path / "mine.cif")
+    rows, cli_json = _cli_match(measured, [tmp_path / "mine.cif", *references], tmp_path)
+    overlay = body.pop("overlay")
+    assert body == _names(cli_json)  # the JSON `xasflow match --out x.json` writes, sources as names
+    assert len(body["ranking"]) == len(rows) == len(references) + 1 >= 5
+    assert "mine.cif" in {r["source"] for r in body["ranking"]}
+    for entry, row in zip(body["ranking"], rows, strict=True):  # the numbers of the CLI's ranking CSV
+        assert entry["source"] == Path(row["source"]).name and entry["rank"] == int(row["rank"])
+        assert entry["formula"] == row["formula"]
+        for key, digits in (("score", 6), ("shift_eV", 4), ("sigma_eV", 4), ("scale", 5)):
+            assert f"{entry[key]:.{digits}f}" == row[key], key
+        for name, value in entry["similarities"].items():
+            assert f"{value:.6f}" == row[name], name
     assert body["measured"]["source"] == measured.name
-    overlay = body["overlay"]
+    assert str(tmp_root) not in response.text
     assert len(overlay["energy"]) == len(overlay["measured"]) > 50
     assert [c["source"] for c in overlay["candidates"]] == [r["source"] for r in body["ranking"][:3]]
-    assert all(len(c["energy"]) == len(c["spectrum"]) for c in overlay["candidates"])
-    assert body["mixture"]["components"] and abs(sum(c["fraction"] for c in body["mixture"]["components"]) - 1) < 0.05
+    assert all(len(c["energy"]) == len(c["spectrum"]) == len(c["std"]) for c in overlay["candidates"])
+    assert len(overlay["mixture"]["energy"]) == len(overlay["mixture"]["spectrum"])
+    fractions = [c["fraction"] for c in body["mixture"]["components"]]
+    assert fractions and abs(sum(fractions) - 1) < 0.05
     assert list(tmp_root.iterdir()) == []
 
 
@@ -209,6 +234,10 @@ def test_match_bad_inputs(client):
     assert response.json()["detail"].startswith("spectrum.xdi")
     response = client.post("/api/match", files=[garbage], data={"element": "Cu"})
     assert response.status_code == 400 and "no candidates" in response.json()["detail"]
+    measured = ("measured", ("spectrum.xdi", b"# just a header\n"))
+    bad = ("candidates", ("broken.cif", b"data_x\n_cell_length_a 1\n"))
+    response = client.post("/api/match", files=[measured, bad], data={"element": "Cu"})
+    assert response.status_code == 422
     response = client.post("/api/match", files=[garbage, cif], data={"element": "Qq"})
     assert response.status_code == 400
     assert client.get("/api/health").status_code == 200

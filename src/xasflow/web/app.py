@@ -7,7 +7,7 @@ Routes
 ``GET /api/health``       ``{"status": "ok", "version", "elements"}``
 ``POST /api/predict``     structure uploads -> the JSON of ``xasflow predict --out x.json`` (``?format=csv``: the CSV)
 ``POST /api/predict.csv`` the same as CSV
-``POST /api/match``       measured spectrum + candidates -> ranking (the CLI's ranking CSV rows), overlay curves
+``POST /api/match``       measured spectrum + candidates -> ``Ranking.to_dict()`` (``match --out x.json``) + overlay
 ``GET /openapi.json``     the API's OpenAPI schema (the Swagger page is off: it loads from a CDN)
 """
 
@@ -128,32 +128,34 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return await run_in_threadpool(_predict, files, element, fidelity, model, sites, "csv")
 
     def _match(measured, candidates, element, mix, reference, columns, group) -> dict:
+        from xasflow.compare.matching import NoCandidateError
+        from xasflow.errors import check_element
         from xasflow.web.matching import match_uploads, reference_structures
 
         try:
-            options = service.run_options(element, "FEFF", None, "inequivalent", settings.zoo_dir)
+            element = check_element(element)
         except XasflowError as err:
             raise HTTPException(400, str(err)) from err
-        if options.element is None:
-            raise HTTPException(400, "give the absorbing element")
         with request_folder(settings.tmp_dir) as folder:
             budget = [settings.max_upload_bytes]
             (spectrum,) = _save_all([measured], folder, budget)
             uploads = _save_all(candidates, folder, budget, first=1)
             if reference:
-                uploads += reference_structures(options.element)
+                uploads += reference_structures(element)
             if not uploads:
                 raise HTTPException(400, "no candidates: upload structures or set reference=true")
             try:
                 with service.LOCK:
-                    predictor = service.predictor(options)
                     return match_uploads(
-                        spectrum, uploads, options.element, predictor, folder, mix=mix, columns=columns, group=group
+                        spectrum, uploads, element, settings.zoo_dir, mix=mix, columns=columns, group=group
                     )
+            except NoCandidateError as err:
+                reasons = "; ".join(f"{source}: {message}" for source, message in err.errors)
+                raise HTTPException(422, relabel(f"{err}: {reasons}", uploads)) from err
             except InputError as err:
                 raise HTTPException(422, relabel(f"{err.source}: {err.message}", [spectrum])) from err
             except XasflowError as err:
-                raise HTTPException(422, relabel(str(err), [spectrum])) from err
+                raise HTTPException(422, relabel(str(err), [spectrum, *uploads])) from err
             except Exception as exc:  # an odd file must not become a 500
                 message = relabel(f"{type(exc).__name__}: {exc}", [spectrum, *uploads])
                 raise HTTPException(422, f"{spectrum.name}: match failed ({message})") from exc

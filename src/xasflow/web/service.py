@@ -58,13 +58,6 @@ def predict_uploads(
     return predictions, errors
 
 
-def predictor(options: RunOptions):
-    """The shared predictor of ``options`` (for matching)."""
-    from xasflow.inference.batch import _predictor
-
-    return _predictor(options)
-
-
 def supported_elements(zoo_dir: Path | None) -> list[str]:
     """Elements with a model in the zoo at any fidelity."""
     from xasflow.constants import ELEMENTS

@@ -219,8 +219,8 @@ function renderMatch(result) {
     }
     traces.push({ x: c.energy, y: c.spectrum, mode: "lines", name, line: { color, width: 1.6 } });
   });
-  if (result.mixture) {
-    traces.push({ x: result.mixture.energy, y: result.mixture.model, mode: "lines", name: `mixture fit (R ${result.mixture.r_factor.toFixed(5)})`, line: { color: "#555", dash: "dot" } });
+  if (o.mixture) {
+    traces.push({ x: o.mixture.energy, y: o.mixture.spectrum, mode: "lines", name: `mixture fit (R ${result.mixture.r_factor.toFixed(5)})`, line: { color: "#555", dash: "dot" } });
   }
   Plotly.newPlot($("overlay"), traces, {
     title: { text: `${result.element} K edge: measurement and the best ${o.candidates.length} candidates (aligned)`, font: { size: 14 } },
