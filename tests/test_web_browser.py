@@ -22,6 +22,7 @@ web_modules()
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT = REPO / "docs" / "img" / "web.png"
 CANDIDATE = REFERENCE / "CuO_tenorite.cif"
+OUT_OF_DOMAIN = REFERENCE / "Cr_metal.cif"  # its Cr site is outside the Cr model's training domain
 
 
 def _chromium() -> str:
@@ -96,9 +97,9 @@ def _cli_csv(tmp_path: Path, files: list[Path]) -> bytes:
 
 def test_predict_plot_table_errors_and_csv_download(page, tmp_path):
     garbage = {"name": "notes.cif", "mimeType": "text/plain", "buffer": b"this is not a crystal structure\n"}
-    page.set_input_files("#files", [_payload(CIF), _payload(CANDIDATE), garbage])
+    page.set_input_files("#files", [_payload(CIF), _payload(CANDIDATE), garbage, _payload(OUT_OF_DOMAIN)])
     page.click("#predict-button")
-    page.wait_for_selector("#progress-text:has-text('3 of 3 files done')", timeout=180_000)
+    page.wait_for_selector("#progress-text:has-text('4 of 4 files done')", timeout=180_000)
     page.wait_for_selector("#charts .js-plotly-plot .main-svg", timeout=30_000)
     assert page.locator("#chart-Cu .scatterlayer .trace").count() >= 2 * 3  # two bands and two means
     rows = page.locator("#sites-table tbody tr")
@@ -107,13 +108,20 @@ def test_predict_plot_table_errors_and_csv_download(page, tmp_path):
     assert "Cu2O_cuprite.cif" in table and "CuO_tenorite.cif" in table
     errors = page.inner_text("#predict-errors")
     assert "notes.cif: cannot read structure" in errors
+    # Out of domain: dashed in its chart, flagged in the table and warned about, as the CLI does.
+    page.wait_for_selector("#chart-Cr .js-plotly-plot .main-svg, #chart-Cr.js-plotly-plot .main-svg")
+    assert "out of domain" in page.inner_text("#chart-Cr")
+    assert page.locator("#chart-Cr .scatterlayer path.js-line[style*='stroke-dasharray']").count() == 1
+    assert page.locator("#chart-Cu .scatterlayer path.js-line[style*='stroke-dasharray']").count() == 0
+    assert page.locator("#sites-table tbody tr.ood").count() == 1
+    assert "Cr_metal.cif: Cr site(s) 0" in page.inner_text("#predict-warnings")
 
     with page.expect_download() as download:
         page.click("#download-csv")
     downloaded = tmp_path / "page.csv"
     download.value.save_as(downloaded)
     (tmp_path / "cli").mkdir()
-    assert downloaded.read_bytes() == _cli_csv(tmp_path / "cli", [CIF, CANDIDATE])
+    assert downloaded.read_bytes() == _cli_csv(tmp_path / "cli", [CIF, CANDIDATE, OUT_OF_DOMAIN])
 
 
 def test_match_ranking_overlay_and_screenshot(page, experiment_root):

@@ -122,6 +122,19 @@ function render(predictions) {
       margin: { t: 40, r: 10, b: 45, l: 60 }, legend: { orientation: "h", y: -0.2, traceorder: "normal" },
     }, { responsive: true, displaylogo: false });
   }
+  // The CLI's warning, in the same words: out-of-domain sites deserve less trust than their band says.
+  const warnings = $("predict-warnings");
+  warnings.replaceChildren();
+  for (const record of predictions) {
+    const outside = record.sites.filter((site) => site.in_domain === false);
+    if (!outside.length) continue;
+    const div = document.createElement("div");
+    div.className = "warning";
+    const listing = outside.map((site) => `${site.index} (score ${site.ood_score.toFixed(2)})`).join(", ");
+    div.textContent = `${record.source}: ${record.element} site(s) ${listing} out of the model's training domain: ` +
+      "treat these spectra with caution";
+    warnings.appendChild(div);
+  }
   const body = $("sites-table").tBodies[0];
   body.replaceChildren();
   for (const record of predictions) {
