@@ -7,6 +7,7 @@ so requests take turns through :data:`LOCK`.
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ def run_options(element: str | None, fidelity: str, model: str | None, sites: st
     """
     from xasflow.data.sites import parse_selection
     from xasflow.errors import check_element, check_fidelity
-    from xasflow.inference.predictor import check_model_name, is_model_file
+    from xasflow.inference.predictor import is_model_file
 
     fidelity = check_fidelity(fidelity)
     element = check_element(element) if element else None
@@ -36,8 +37,16 @@ def run_options(element: str | None, fidelity: str, model: str | None, sites: st
         raise XasflowError(f"model {model!r}: give a zoo model name (tuned, expert, universal), not a file")
     zoo = str(zoo_dir.resolve()) if zoo_dir is not None else None
     with LOCK:
-        check_model_name(model, element, fidelity, zoo)
+        _check_model(model, element, fidelity, zoo)
     return RunOptions(element=element, fidelity=fidelity, model=model, sites=sites, zoo_dir=zoo)
+
+
+@functools.lru_cache(maxsize=64)
+def _check_model(model: str | None, element: str | None, fidelity: str, zoo_dir: str | None) -> None:
+    """:func:`~xasflow.inference.predictor.check_model_name`, once per combination that passed (a refusal raises)."""
+    from xasflow.inference.predictor import check_model_name
+
+    check_model_name(model, element, fidelity, zoo_dir)
 
 
 def predict_uploads(
