@@ -279,3 +279,14 @@ def test_serve_command_starts_a_server_and_refuses_bad_options(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_predictors_kept_are_bounded(client):
+    """Each set of options a request chooses makes a predictor; the server keeps only the last few."""
+    from xasflow.inference import batch
+    from xasflow.web.service import MAX_PREDICTORS
+
+    for sites in ("0", "1", "2", "3", "4", "5", "all"):
+        response = client.post("/api/predict", files=[_cif()], data={"element": "Cu", "sites": sites})
+        assert response.status_code == 200
+    assert len(batch._PREDICTORS) <= MAX_PREDICTORS

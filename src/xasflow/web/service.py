@@ -18,6 +18,8 @@ from xasflow.web.uploads import SavedUpload, relabel
 
 #: One computation at a time in this process.
 LOCK = threading.Lock()
+#: Predictors kept (one per set of options: element, fidelity, model, sites); requests choose the options.
+MAX_PREDICTORS = 4
 
 
 def run_options(element: str | None, fidelity: str, model: str | None, sites: str, zoo_dir: Path | None) -> RunOptions:
@@ -53,13 +55,14 @@ def predict_uploads(
     uploads: list[SavedUpload], options: RunOptions
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Records and errors of ``uploads``, in order, as the CLI's batch gives them, labelled by upload name."""
-    from xasflow.inference.batch import predict_one
+    from xasflow.inference.batch import predict_one, trim_predictors
 
     predictions: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for upload in uploads:
         with LOCK:
             record = predict_one(str(upload.path), options)
+            trim_predictors(MAX_PREDICTORS)
         for prediction in record["predictions"]:
             predictions.append({**prediction, "source": upload.name})
         for error in record["errors"]:
