@@ -169,6 +169,9 @@ def test_page_and_static_files_are_local(client):
     assert client.get("/static/../app.py").status_code == 404
     assert client.get("/static/%2e%2e%2fapp.py").status_code == 404
     assert client.get("/openapi.json").json()["paths"].keys() >= {"/api/health", "/api/predict", "/api/match"}
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "POST /api/match" in docs.text and "candidates" in docs.text
+    assert "<script" not in docs.text and "https://" not in docs.text
 
 
 def _cli_match(measured: Path, candidates: list[Path], tmp_path: Path) -> tuple[list[dict[str, str]], dict]:

@@ -8,7 +8,7 @@ Routes
 ``POST /api/predict``     structure uploads -> the JSON of ``xasflow predict --out x.json`` (``?format=csv``: the CSV)
 ``POST /api/predict.csv`` the same as CSV
 ``POST /api/match``       measured spectrum + candidates -> ``Ranking.to_dict()`` (``match --out x.json``) + overlay
-``GET /openapi.json``     the API's OpenAPI schema (the Swagger page is off: it loads from a CDN)
+``GET /openapi.json``     the API's OpenAPI schema; ``GET /docs`` a plain page of it (Swagger UI would load from a CDN)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from xasflow import __version__
 from xasflow.errors import InputError, XasflowError
@@ -77,6 +77,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         if name not in files:  # a fixed list: a request never names a path
             raise HTTPException(404, "not found")
         return FileResponse(files[name])
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        from xasflow.web.apidocs import render
+
+        return HTMLResponse(render(app.openapi()))
 
     @app.get("/api/health")
     def health() -> dict:
