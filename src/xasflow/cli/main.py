@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "zoo",
     "match",
     "select",
+    "serve",
 )
 
 

@@ -34,7 +34,14 @@ def _predictor(options: RunOptions):
         _PREDICTORS[options] = Predictor(
             options.fidelity, options.model, options.sites, zoo_dir=options.zoo_dir, symprec=options.symprec
         )
+    _PREDICTORS[options] = _PREDICTORS.pop(options)  # most recently used last (see trim_predictors)
     return _PREDICTORS[options]
+
+
+def trim_predictors(keep: int) -> None:
+    """Forget all but the ``keep`` most recently used predictors (a long-lived server sees many option sets)."""
+    for options in list(_PREDICTORS)[: max(0, len(_PREDICTORS) - keep)]:
+        del _PREDICTORS[options]
 
 
 def warm_up(options: RunOptions) -> None:
