@@ -135,8 +135,11 @@ def read_all(data_dir: Path, truth: dict[str, str]) -> tuple[dict, dict[str, str
     spectra, errors = {}, {}
     for relative in truth:
         element = relative.split("/")[0]
+        # Exports without column names (Athena .dat, .e, .nor, .txt): energy and μ are the first two
+        # columns (the data README), as a user would say with ``--columns energy=1,mu=2``.
+        columns = None if relative.endswith(".xdi") else "energy=1,mu=2"
         try:
-            spectra[relative] = normalize(read_measured(Path(data_dir) / relative), element)
+            spectra[relative] = normalize(read_measured(Path(data_dir) / relative, columns=columns), element)
         except (InputError, ValueError) as err:
             errors[relative] = str(getattr(err, "message", err))
     return spectra, errors
