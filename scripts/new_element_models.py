@@ -22,29 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from xasflow.data.dataset import XASDataset
-from xasflow.data.reserved import reserved_materials
 from xasflow.errors import XasflowError
-from xasflow.features.dataset import featurize_dataset
-from xasflow.features.registry import get_featurizer
 from xasflow.fileio import atomic_open
 from xasflow.simulation.cards import present_name
-from xasflow.training.new_element import DEFAULT_ANALOGUES, NewElementConfig, build_new_element_model
+from xasflow.training.new_element import DEFAULT_ANALOGUES, NewElementConfig, build_new_element_model, campaign_rows
 from xasflow.training.transfer import TransferSettings
 from xasflow.zoo.build import add_new_element_set
-
-
-def _campaign_rows(campaign: Path, element: str, reserved_dir: Path) -> tuple[XASDataset, np.ndarray, dict]:
-    dataset = XASDataset.load(campaign / f"{element}_FEFF_campaign.npz")
-    reserved = reserved_materials(reserved_dir, element)
-    leaked = sorted(set(dataset.material_ids.tolist()) & set(reserved))
-    if leaked:
-        raise XasflowError(f"{campaign}: {element} sites of reserved materials {', '.join(leaked)}; not trained on")
-    features = featurize_dataset(dataset, campaign / element, get_featurizer("m3gnet"), progress=False)
-    if not features.complete:
-        raise XasflowError(f"{campaign}: features failed for {len(features.errors)} {element} sites")
-    summary = json.loads((campaign / "summary.json").read_text())["elements"][element]
-    return dataset, features.matrix, summary
 
 
 def _card_set(campaign: Path, element: str, site_ids: list[str]) -> dict:
@@ -97,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python scripts/new_element_models.py " + " ".join(sys.argv[1:] if argv is None else argv)
     results = {"command": command, "settings": settings.as_dict(), "analogues": args.analogues, "elements": {}}
     for element in args.elements:
-        dataset, X, summary = _campaign_rows(args.campaign, element, args.reserved)
+        dataset, X, summary = campaign_rows(args.campaign, element, args.reserved)
         config = NewElementConfig(element, tuple(args.analogues), args.draws, settings, args.seed)
         model, report = build_new_element_model(
             X, dataset.spectra, dataset.material_ids, args.data_dir, args.reserved, config, cache=args.cache
