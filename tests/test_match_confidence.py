@@ -16,6 +16,7 @@ from xasflow.compare.confidence import (
     probabilities,
     reliability_table,
     top_k_accuracy,
+    wilson_interval,
 )
 from xasflow.compare.normalize import NormalizedSpectrum
 from xasflow.errors import InputError
@@ -59,9 +60,13 @@ def test_near_tie_flag():
 
 def test_reliability_and_top_k():
     rows = reliability_table([0.2, 0.3, 0.6, 0.65, 0.95], [False, True, True, False, True])
-    assert [r.count for r in rows] == [2, 2, 0, 1]
-    assert rows[0].share_right == 0.5 and rows[0].mean_confidence == pytest.approx(0.25)
-    assert not rows[0].over_confident  # fewer than five rankings
+    assert [r.count for r in rows] == [0, 1, 1, 2, 0, 1]
+    assert rows[3].share_right == 0.5 and rows[3].mean_confidence == pytest.approx(0.625)
+    assert not rows[3].over_confident  # fewer than five rankings
+    many = reliability_table([0.8] * 5, [True, False, False, True, True])
+    assert many[4].count == 5 and many[4].over_confident  # 0.6 right < 0.8 - 0.1
+    low, high = wilson_interval(7, 16)
+    assert low < 7 / 16 < high and 0.2 < low and high < 0.7
     assert top_k_accuracy([1, 2, 3, 1], 1) == 0.5 and top_k_accuracy([1, 2, 3, 1], 2) == 0.75
 
 

@@ -113,7 +113,7 @@ class ReliabilityBin:
 
 
 def reliability_table(
-    top_confidence: Sequence[float], right: Sequence[bool], edges: Sequence[float] = (0.0, 0.5, 0.7, 0.9, 1.0001)
+    top_confidence: Sequence[float], right: Sequence[bool], edges: Sequence[float] = (0.0, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0001)
 ) -> list[ReliabilityBin]:
     """Among rankings with top confidence in each bin: how many, their mean confidence, how often rank 1 is right."""
     c = np.asarray(top_confidence, float)
@@ -138,3 +138,13 @@ def top_k_accuracy(ranks: Sequence[int], k: int) -> float:
     """Share of rankings whose true candidate is within the first ``k`` (ranks start at 1)."""
     r = np.asarray(ranks, int)
     return float(np.mean(r <= k)) if r.size else float("nan")
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95 % by default) of a proportion ``successes / n``."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)

@@ -183,3 +183,34 @@ def summarise(rankings: Iterable[Ranking], tie_ratio: float | None = None) -> di
         "mean_top_confidence": float(np.mean(top)) if top else float("nan"),
         "reliability": [asdict(b) | {"over_confident": b.over_confident} for b in reliability_table(top, right)],
     }
+
+
+def loco_select(variants: dict[float, list[Ranking]]) -> tuple[list[Ranking], dict[str, float]]:
+    """Per held-out compound, the variant chosen on the *other* compounds of its element.
+
+    ``variants`` maps a correction parameter to the rankings (same files, same order, confidence
+    already filled leave-one-compound-out) obtained with it. For each ranking, the parameter is the
+    one with the lowest mean −ln p(own compound) over the other compounds of the element (rankings
+    with ≥ 2 candidates; ties -> the smallest parameter, i.e. the least correction); the returned
+    ranking is the held-out one under that parameter. Returns the rankings and the chosen parameter
+    per file.
+    """
+    params = sorted(variants)
+    base = variants[params[0]]
+    chosen, out = {}, []
+    for i, r in enumerate(base):
+
+        def cost(p: float, i: int = i, r: Ranking = r) -> float:
+            others = [
+                o
+                for j, o in enumerate(variants[p])
+                if j != i and o.element == r.element and o.compound != r.compound and len(o.candidates) >= 2
+            ]
+            if not others:
+                return 0.0
+            return float(np.mean([-np.log(max(o.probs[o.rank - 1], 1e-300)) for o in others]))
+
+        best = min(params, key=lambda p: (round(cost(p), 9), p))
+        chosen[r.file] = best
+        out.append(variants[best][i])
+    return out, chosen
