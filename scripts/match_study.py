@@ -43,7 +43,10 @@ def _rankings(spectra, candidates, offsets=None, variant="default"):
 
 
 def _table(summary: dict) -> list[str]:
-    lines = ["| top confidence | rankings | mean confidence | share rank 1 right | over-confident |", "|---|---|---|---|---|"]
+    lines = [
+        "| top confidence | rankings | mean confidence | share rank 1 right | over-confident |",
+        "|---|---|---|---|---|",
+    ]
     for b in summary["reliability"]:
         if b["count"]:
             lines.append(
@@ -58,7 +61,8 @@ def _per_element(rankings, summarise) -> list[str]:
     from xasflow.compare.study import PUBLISHED
 
     lines = [
-        "| set | spectra (≥2 candidates) | top-1 (95 % Wilson interval) | top-2 | top-3 | near ties | right when not a tie | mean top confidence |",
+        "| set | spectra (≥2 candidates) | top-1 (95 % Wilson interval) | top-2 | top-3 | near ties "
+        "| right when not a tie | mean top confidence |",
         "|---|---|---|---|---|---|---|---|",
     ]
     groups = {el: [r for r in rankings if r.element == el] for el in sorted({r.element for r in rankings})}
@@ -71,7 +75,8 @@ def _per_element(rankings, summarise) -> list[str]:
             continue
         low, high = wilson_interval(s["top1"], s["n"])
         lines.append(
-            f"| {name} | {s['n']} | {s['top1']} ({s['top1'] / s['n']:.0%}; {low:.0%}–{high:.0%}) | {s['top2']} | {s['top3']} | "
+            f"| {name} | {s['n']} | {s['top1']} ({s['top1'] / s['n']:.0%}; {low:.0%}–{high:.0%}) "
+            f"| {s['top2']} | {s['top3']} | "
             f"{s['near_ties']} | {s['right_when_not_tie']} of {s['not_tie']} | {s['mean_top_confidence']:.2f} |"
         )
     return lines
@@ -188,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Per spectrum (default)",
         "",
-        "| file | compound | rank | ranked first | top confidence | p(own) | near tie | own shift eV | R own | R first |",
+        "| file | compound | rank | ranked first | top confidence | p(own) | near tie | own shift eV "
+        "| R own | R first |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     from xasflow.compare.confidence import near_tie

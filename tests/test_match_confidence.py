@@ -66,7 +66,7 @@ def test_reliability_and_top_k():
     many = reliability_table([0.8] * 5, [True, False, False, True, True])
     assert many[4].count == 5 and many[4].over_confident  # 0.6 right < 0.8 - 0.1
     low, high = wilson_interval(7, 16)
-    assert low < 7 / 16 < high and 0.2 < low and high < 0.7
+    assert low < 7 / 16 < high and low > 0.2 and high < 0.7
     assert top_k_accuracy([1, 2, 3, 1], 1) == 0.5 and top_k_accuracy([1, 2, 3, 1], 2) == 0.75
 
 
@@ -102,3 +102,34 @@ def test_flat_measured_data_is_one_clear_message(tmp_path, values, message):
     with pytest.raises(InputError, match=message) as info:
         normalize(read_measured(path), "Cu")
     assert info.value.source == str(Path(path))
+
+
+def test_energy_dependent_broadening_grows_with_energy():
+    from xasflow.compare.correction import energy_dependent_broadening
+
+    e = np.arange(0.0, 35.25, 0.25)
+    spikes = np.zeros_like(e)
+    spikes[[8, 120]] = 1.0
+    np.testing.assert_array_equal(energy_dependent_broadening(e, spikes, 0.0), spikes)
+    out = energy_dependent_broadening(e, spikes, 0.05)
+    assert out[8] > out[120] > 0  # the late spike is spread more than the early one
+    np.testing.assert_allclose(energy_dependent_broadening(e, np.ones_like(e), 0.1), 1.0)
+    with pytest.raises(ValueError):
+        energy_dependent_broadening(e, spikes, -0.1)
+
+
+def test_loco_select_never_uses_the_held_out_compound():
+    from xasflow.compare.study import Ranking, loco_select
+
+    def ranking(compound: str, p_own: float) -> Ranking:
+        return Ranking(
+            f"Cu/{compound}", "Cu", compound, [compound, "x"], [0.01, 0.02], [0, 0], [0, 0], probs=[p_own, 1 - p_own]
+        )
+
+    # parameter 1 is better on compound b only: a and c are judged on b (and each other), b on a and c
+    variants = {
+        0.0: [ranking("a", 0.5), ranking("b", 0.5), ranking("c", 0.5)],
+        1.0: [ranking("a", 0.4), ranking("b", 0.99), ranking("c", 0.4)],
+    }
+    _, chosen = loco_select(variants)
+    assert chosen == {"Cu/a": 1.0, "Cu/b": 0.0, "Cu/c": 1.0}

@@ -12,6 +12,7 @@ a noisy scan (all R large) is not made more or less confident than a clean one b
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -112,14 +113,18 @@ class ReliabilityBin:
         return self.count >= 5 and self.share_right < self.mean_confidence - 0.1
 
 
+#: Bin edges of the reliability table (the last edge just above 1 so that a confidence of 1 is binned).
+RELIABILITY_EDGES = (0.0, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0001)
+
+
 def reliability_table(
-    top_confidence: Sequence[float], right: Sequence[bool], edges: Sequence[float] = (0.0, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0001)
+    top_confidence: Sequence[float], right: Sequence[bool], edges: Sequence[float] = RELIABILITY_EDGES
 ) -> list[ReliabilityBin]:
     """Among rankings with top confidence in each bin: how many, their mean confidence, how often rank 1 is right."""
     c = np.asarray(top_confidence, float)
     ok = np.asarray(right, bool)
     rows = []
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
+    for low, high in itertools.pairwise(edges):
         inside = (c >= low) & (c < high)
         n = int(inside.sum())
         rows.append(

@@ -39,6 +39,4 @@ def energy_dependent_broadening(energies: np.ndarray, spectrum: np.ndarray, k: f
 def broaden_candidate(candidate, k: float):
     """The candidate with its spectrum (and std) broadened by :func:`energy_dependent_broadening`."""
     std = None if candidate.std is None else energy_dependent_broadening(candidate.energies, candidate.std, k)
-    return replace(
-        candidate, spectrum=energy_dependent_broadening(candidate.energies, candidate.spectrum, k), std=std
-    )
+    return replace(candidate, spectrum=energy_dependent_broadening(candidate.energies, candidate.spectrum, k), std=std)
