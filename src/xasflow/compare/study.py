@@ -111,13 +111,24 @@ def predicted_candidates(reference_dir: Path, element: str, cache: Path | None, 
     return out
 
 
-def rank_spectrum(measured, candidates, element: str, config=None) -> tuple[list[str], list[float], list, list]:
-    """Names, misfits (R-factor), shifts and σ of ``candidates`` ranked on ``measured`` (best first)."""
+def rank_spectrum(
+    measured, candidates, element: str, config=None, metric: str = "rfactor"
+) -> tuple[list[str], list[float], list, list]:
+    """Names, misfits, shifts and σ of ``candidates`` ranked on ``measured`` by ``metric`` (best first).
+
+    The misfit is the R-factor; with ``metric="likelihood"`` it is ``exp(−ℓ)`` with ℓ the σ-weighted
+    mean log-likelihood per point, so that the confidence ``softmax(−ln misfit / T)`` is
+    ``softmax(ℓ / T)``, a tempered likelihood over the candidates.
+    """
     from xasflow.compare.match import match
 
-    result = match(measured, candidates, element, config=config)
+    result = match(measured, candidates, element, metric=metric, config=config)
     names = [Path(e.candidate.source).stem for e in result.entries]
-    misfits = [max(0.0, 1.0 - e.metrics["rfactor"]) for e in result.entries]
+    if metric == "likelihood":
+        best = result.entries[0].metrics["likelihood"]
+        misfits = [float(np.exp(-(e.metrics["likelihood"] - best))) for e in result.entries]
+    else:
+        misfits = [max(0.0, 1.0 - e.metrics["rfactor"]) for e in result.entries]
     return (
         names,
         misfits,
