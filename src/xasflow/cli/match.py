@@ -110,7 +110,11 @@ def _print_ranking(result) -> None:
     m = result.measured
     print(f"{Path(m.source).name}: {result.element} K edge, E0 {m.e0:.2f} eV, edge step {m.edge_step:.4g}")
     print(
-        f"{'rank':>4}  {'formula':14s} {result.metric:>8s} {'R':>7s} {'conf':>5s} "
+        f"score: {result.metric} similarity (higher = better); R: R-factor misfit (lower = better); "
+        "conf: probability that the candidate is the measured compound"
+    )
+    print(
+        f"{'rank':>4}  {'formula':14s} {'score':>8s} {'R':>7s} {'conf':>5s} "
         f"{'shift_eV':>9s} {'sigma_eV':>9s} {'scale':>6s}  source"
     )
     for e in result.entries:
