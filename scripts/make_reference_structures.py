@@ -88,6 +88,12 @@ WIDER: tuple[Reference, ...] = (
     Reference("alabandite_MnS", 7512, 225, "Mn", "S", (2.58, 2.66)),
     Reference("millerite_NiS", 5097, 160, "Ni", "S", (2.20, 2.40)),
     Reference("macedonite_PbTiO3", 9630, 99, "Ti", "O", (1.75, 2.45)),
+    # Candidates without a measured spectrum (like Cu2O and Cr metal): Ni and Ti would otherwise have
+    # one and two candidates, which makes their rankings trivial.
+    Reference("bunsenite_NiO", 17026, 225, "Ni", "O", (2.05, 2.12), "candidate only (not measured)"),
+    Reference("heazlewoodite_Ni3S2", 18112, 155, "Ni", "S", (2.22, 2.30), "candidate only (not measured)"),
+    Reference("rutile_TiO2", 9161, 136, "Ti", "O", (1.92, 2.00), "candidate only (not measured)"),
+    Reference("anatase_TiO2", 10735, 141, "Ti", "O", (1.92, 2.00), "candidate only (not measured)"),
 )
 
 #: Measured compounds of the wider set without a usable published structure in that database (left out).
