@@ -26,7 +26,7 @@ SLOPES = (0.0, 0.02, 0.05, 0.1)
 
 def _rankings(spectra, candidates, offsets=None, variant="default", metric="rfactor"):
     from xasflow.compare import AlignConfig
-    from xasflow.compare.study import TRUTH, Ranking, rank_spectrum
+    from xasflow.compare.study import TRUTH, DevRanking, rank_spectrum
 
     out = []
     for relative, measured in spectra.items():
@@ -38,7 +38,7 @@ def _rankings(spectra, candidates, offsets=None, variant="default", metric="rfac
             else:
                 config = AlignConfig(offset=offsets[relative], shift_bound=3.0)
         names, misfits, shifts, sigmas = rank_spectrum(measured, candidates[element], element, config, metric)
-        out.append(Ranking(relative, element, TRUTH[relative], names, misfits, shifts, sigmas, variant))
+        out.append(DevRanking(relative, element, TRUTH[relative], names, misfits, shifts, sigmas, variant))
     return out
 
 

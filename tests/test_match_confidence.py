@@ -119,10 +119,10 @@ def test_energy_dependent_broadening_grows_with_energy():
 
 
 def test_loco_select_never_uses_the_held_out_compound():
-    from xasflow.compare.study import Ranking, loco_select
+    from xasflow.compare.study import DevRanking, loco_select
 
-    def ranking(compound: str, p_own: float) -> Ranking:
-        return Ranking(
+    def ranking(compound: str, p_own: float) -> DevRanking:
+        return DevRanking(
             f"Cu/{compound}", "Cu", compound, [compound, "x"], [0.01, 0.02], [0, 0], [0, 0], probs=[p_own, 1 - p_own]
         )
 

@@ -63,7 +63,7 @@ PUBLISHED = ("Ti", "V", "Cr", "Co", "Ni", "Cu")
 
 
 @dataclass
-class Ranking:
+class DevRanking:
     """One measured spectrum ranked against its element's candidates (best first)."""
 
     file: str
@@ -156,7 +156,7 @@ def read_all(data_dir: Path, truth: dict[str, str]) -> tuple[dict, dict[str, str
     return spectra, errors
 
 
-def loco_confidence(rankings: list[Ranking]) -> None:
+def loco_confidence(rankings: list[DevRanking]) -> None:
     """Fill ``probs`` and ``temperature``: T fitted on the rankings of every *other* compound."""
     for r in rankings:
         train = [(o.misfits, o.rank - 1) for o in rankings if o.compound != r.compound and len(o.misfits) >= 2]
@@ -164,7 +164,7 @@ def loco_confidence(rankings: list[Ranking]) -> None:
         r.probs = probabilities(r.misfits, r.temperature).tolist()
 
 
-def loco_offsets(rankings: list[Ranking]) -> dict[str, float]:
+def loco_offsets(rankings: list[DevRanking]) -> dict[str, float]:
     """Per file: the median own-compound shift over the other compounds of its element (nan if none)."""
     out = {}
     for r in rankings:
@@ -173,7 +173,7 @@ def loco_offsets(rankings: list[Ranking]) -> dict[str, float]:
     return out
 
 
-def summarise(rankings: Iterable[Ranking], tie_ratio: float | None = None) -> dict:
+def summarise(rankings: Iterable[DevRanking], tie_ratio: float | None = None) -> dict:
     """Top-k counts, near ties and reliability rows of rankings with two or more candidates."""
     from xasflow.compare.confidence import NEAR_TIE_RATIO, reliability_table
 
@@ -196,7 +196,7 @@ def summarise(rankings: Iterable[Ranking], tie_ratio: float | None = None) -> di
     }
 
 
-def loco_select(variants: dict[float, list[Ranking]]) -> tuple[list[Ranking], dict[str, float]]:
+def loco_select(variants: dict[float, list[DevRanking]]) -> tuple[list[DevRanking], dict[str, float]]:
     """Per held-out compound, the variant chosen on the *other* compounds of its element.
 
     ``variants`` maps a correction parameter to the rankings (same files, same order, confidence
@@ -211,7 +211,7 @@ def loco_select(variants: dict[float, list[Ranking]]) -> tuple[list[Ranking], di
     chosen, out = {}, []
     for i, r in enumerate(base):
 
-        def cost(p: float, i: int = i, r: Ranking = r) -> float:
+        def cost(p: float, i: int = i, r: DevRanking = r) -> float:
             others = [
                 o
                 for j, o in enumerate(variants[p])
