@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xasflow.compare import Candidate, match, normalize
+from xasflow.compare import Candidate, normalize, rank
 from xasflow.compare.align import DEFAULT_OFFSET, broaden
 from xasflow.compare.confidence import (
     fit_temperature,
@@ -75,8 +75,9 @@ def _curve(energies, centre, width=4.0, height=1.3):
     return step + (height - 1.0) * np.exp(-0.5 * ((energies - centre - 3.0) / width) ** 2)
 
 
-def test_match_entries_carry_r_factor_confidence_and_near_tie():
+def test_match_entries_carry_r_factor_confidence_and_near_tie(tmp_path):
     from xasflow.constants import energy_grid
+    from xasflow.io.ranking import read_ranking
 
     energies = energy_grid("Cu")
     start = energies[0]
@@ -85,13 +86,20 @@ def test_match_entries_carry_r_factor_confidence_and_near_tie():
     grid = np.arange(energies[0] - 60, energies[-1] + 100, 0.3)
     flat = np.interp(grid, energies + DEFAULT_OFFSET["Cu"], broaden(shapes["a"], 1.0))
     measured = NormalizedSpectrum("synthetic", grid, flat, flat, flat, float(start), 1.0, 0.0, 0.0, "Cu")
-    result = match(measured, candidates, "Cu")
+    result = rank(measured, candidates, "Cu")
     confidences = [e.confidence for e in result.entries]
     assert sum(confidences) == pytest.approx(1.0)
     assert confidences == sorted(confidences, reverse=True)
     assert all(e.r_factor == pytest.approx(1 - e.metrics["rfactor"]) for e in result.entries)
     assert {e.near_tie for e in result.entries} == {result.entries[1].confidence >= 0.5 * confidences[0]}
     assert result.entries[-1].candidate.source == "c"
+    result.write(tmp_path / "r.csv")
+    header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
+    assert header[4:7] == ["r_factor", "confidence", "near_tie"] and "similarity_rfactor" in header
+    back = read_ranking(tmp_path / "r.csv")["ranking"]
+    assert [row["confidence"] for row in back] == pytest.approx(confidences, abs=1e-4)
+    assert back[0]["near_tie"] == result.entries[0].near_tie
+    assert back[0]["similarities"]["rfactor"] == pytest.approx(1 - back[0]["r_factor"], abs=1e-5)
 
 
 @pytest.mark.parametrize(("values", "message"), [(0.0, "all zero"), (1.5, "constant")])

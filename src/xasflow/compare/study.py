@@ -120,9 +120,9 @@ def rank_spectrum(
     mean log-likelihood per point, so that the confidence ``softmax(−ln misfit / T)`` is
     ``softmax(ℓ / T)``, a tempered likelihood over the candidates.
     """
-    from xasflow.compare.match import match
+    from xasflow.compare.match import rank
 
-    result = match(measured, candidates, element, metric=metric, config=config)
+    result = rank(measured, candidates, element, metric=metric, config=config)
     names = [Path(e.candidate.source).stem for e in result.entries]
     if metric == "likelihood":
         best = result.entries[0].metrics["likelihood"]
