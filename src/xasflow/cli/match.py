@@ -111,15 +111,25 @@ def _report(errors: list[tuple[str, str]]) -> None:
 def _print_ranking(result) -> None:
     m = result.measured
     print(f"{Path(m.source).name}: {result.element} K edge, E0 {m.e0:.2f} eV, edge step {m.edge_step:.4g}")
-    print(f"{'rank':>4}  {'formula':14s} {result.metric:>8s} {'shift_eV':>9s} {'sigma_eV':>9s} {'scale':>6s}  source")
+    print(
+        f"score: {result.metric} similarity (higher = better); R: R-factor misfit (lower = better); "
+        "conf: probability that the candidate is the measured compound"
+    )
+    print(
+        f"{'rank':>4}  {'formula':14s} {'score':>8s} {'R':>7s} {'conf':>5s} "
+        f"{'shift_eV':>9s} {'sigma_eV':>9s} {'scale':>6s}  source"
+    )
     for e in result.entries:
         a = e.alignment
         flag = " (shift at bound)" if a.shift_at_bound else ""
         origin = " (FEFF)" if e.candidate.origin == "FEFF" else ""
         print(
-            f"{e.rank:>4}  {e.candidate.formula:14s} {e.score:8.4f} {a.shift:+9.2f} {a.sigma:9.2f} "
+            f"{e.rank:>4}  {e.candidate.formula:14s} {e.score:8.4f} {e.r_factor:7.4f} {e.confidence:5.2f} "
+            f"{a.shift:+9.2f} {a.sigma:9.2f} "
             f"{a.scale:6.3f}  {e.candidate.source}{origin}{flag}"
         )
+    if result.entries and result.entries[0].near_tie:
+        print("near tie: the runner-up is at least half as probable as rank 1; the ranking cannot tell them apart")
 
 
 def _print_mixture(mixture) -> None:

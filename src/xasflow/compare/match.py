@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xasflow.compare.align import AlignConfig, Alignment, align
+from xasflow.compare.confidence import DEFAULT_TEMPERATURE, near_tie, probabilities
 from xasflow.compare.normalize import NormalizedSpectrum
 from xasflow.compare.score import DEFAULT_METRIC, METRICS, STD_METRICS, get_metric
 
@@ -82,13 +83,22 @@ class Candidate:
 
 @dataclass(frozen=True)
 class MatchEntry:
-    """One ranked candidate: its alignment, the chosen score and every similarity (``metrics``)."""
+    """One ranked candidate: its alignment, the chosen score and every metric.
+
+    ``r_factor`` is the misfit Σ(measured − model)²/Σ measured² (lower is better); ``confidence`` the
+    calibrated probability that this candidate is the measured compound (:mod:`xasflow.compare.confidence`,
+    summing to 1 over the ranking); ``near_tie`` is set on every entry of a ranking whose runner-up is at
+    least half as probable as rank 1.
+    """
 
     rank: int
     candidate: Candidate
     alignment: Alignment
     score: float
     metrics: dict[str, float]
+    r_factor: float = float("nan")
+    confidence: float = float("nan")
+    near_tie: bool = False
 
     @property
     def source(self) -> str:
@@ -167,11 +177,14 @@ def rank(
     element: str,
     metric: str = DEFAULT_METRIC,
     config: AlignConfig | None = None,
+    temperature: float = DEFAULT_TEMPERATURE,
 ) -> Ranking:
     """Align every candidate on ``measured`` and rank them by ``metric`` (best first).
 
     With a std metric (``likelihood``) the alignment maximises the same likelihood
-    (``config.weighted`` is switched on).
+    (``config.weighted`` is switched on). Every entry carries its R-factor misfit, its calibrated
+    confidence (softmax of −ln R / ``temperature``; the default is fitted on the development set)
+    and the ranking's near-tie flag.
 
     Raises
     ------
@@ -191,7 +204,20 @@ def rank(
         )
         scored.append((values[metric], candidate, alignment, values))
     scored.sort(key=lambda item: -item[0])
+    misfits = [max(0.0, 1.0 - v["rfactor"]) for _, _, _, v in scored]
+    probs = probabilities(misfits, temperature) if scored else []
+    tie = near_tie(probs)
     entries = [
-        MatchEntry(rank=i + 1, candidate=c, alignment=a, score=s, metrics=v) for i, (s, c, a, v) in enumerate(scored)
+        MatchEntry(
+            rank=i + 1,
+            candidate=c,
+            alignment=a,
+            score=s,
+            metrics=v,
+            r_factor=misfits[i],
+            confidence=float(probs[i]),
+            near_tie=tie,
+        )
+        for i, (s, c, a, v) in enumerate(scored)
     ]
     return Ranking(measured=measured, element=element, metric=metric, config=config, entries=entries)

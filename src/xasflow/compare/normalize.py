@@ -80,7 +80,11 @@ def normalize(measured: MeasuredSpectrum, element: str | None = None) -> Normali
             from larch.xafs import pre_edge
     except ImportError as exc:
         raise XasflowError("normalisation needs xraylarch: pip install 'xasflow[experiment]'") from exc
-    group = Group(energy=np.asarray(measured.energy, float), mu=np.asarray(measured.mu, float))
+    mu = np.asarray(measured.mu, float)
+    if mu.size and np.ptp(mu) <= 1e-12 * max(1.0, float(np.max(np.abs(mu)))):
+        what = "all zero" if not np.any(mu) else "constant"
+        raise InputError(source, f"μ is {what}: no absorption edge (wrong column? give --columns energy=N,mu=M)")
+    group = Group(energy=np.asarray(measured.energy, float), mu=mu)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")

@@ -7,12 +7,13 @@ JSON (:func:`ranking_record`, what a web API returns)
     ``{"element", "metric", "measured": {"source", "e0_eV", "edge_step"}, "alignment": {"offset_eV",
     "shift_bound_eV", "sigma_eV", "weighted"}, "ranking": [entry, ...], "mixture": mixture or null,
     "errors": [{"source", "message"}, ...]}``; an entry is ``{"rank", "source", "formula", "score",
-    "shift_eV", "sigma_eV", "scale", "shift_at_bound", "spectrum", "similarities": {name: value}}``
+    "r_factor", "confidence", "near_tie", "shift_eV", "sigma_eV", "scale", "shift_at_bound", "spectrum",
+    "similarities": {name: value}}``
     (``spectrum``: ``predicted`` or ``FEFF``; ``alignment.sigma_eV`` is null when fitted); a mixture
     is ``{"shift_eV", "shift_std_eV", "sigma_eV", "scale", "r_factor", "components": [{"source",
     "formula", "fraction", "fraction_std"}, ...]}``, largest fraction first.
 CSV
-    One row per candidate, best first: :data:`COLUMNS`, one column per similarity, then ``metric,
+    One row per candidate, best first: :data:`COLUMNS`, one ``similarity_<name>`` column per similarity, then ``metric,
     measured, e0_eV, edge_step``. The mixture CSV (``OUT_mixture.csv``) has :data:`MIXTURE_COLUMNS`.
 """
 
@@ -26,7 +27,24 @@ from typing import Any
 from xasflow.errors import InputError, XasflowError
 from xasflow.fileio import atomic_open
 
-COLUMNS = ("rank", "source", "formula", "score", "shift_eV", "sigma_eV", "scale", "shift_at_bound", "spectrum")
+COLUMNS = (
+    "rank",
+    "source",
+    "formula",
+    "score",
+    "r_factor",
+    "confidence",
+    "near_tie",
+    "shift_eV",
+    "sigma_eV",
+    "scale",
+    "shift_at_bound",
+    "spectrum",
+)
+#: Similarity columns (higher = more similar) are named ``similarity_<metric>`` in the CSV: the R-factor
+#: of XAFS fitting is a misfit (lower is better) and has its own column, ``r_factor``.
+SIMILARITY_PREFIX = "similarity_"
+_FLOAT_COLUMNS = ("score", "r_factor", "confidence", "shift_eV", "sigma_eV", "scale")
 _TAIL = ("metric", "measured", "e0_eV", "edge_step")
 MIXTURE_COLUMNS = ("source", "formula", "fraction", "fraction_std", "shift_eV", "sigma_eV", "scale", "r_factor")
 #: Suffixes a ranking (and a mixture) can be written as.
@@ -57,6 +75,9 @@ def entry_record(entry) -> dict[str, Any]:
         "source": entry.candidate.source,
         "formula": entry.candidate.formula,
         "score": float(entry.score),
+        "r_factor": float(entry.r_factor),
+        "confidence": float(entry.confidence),
+        "near_tie": bool(entry.near_tie),
         "shift_eV": float(entry.alignment.shift),
         "sigma_eV": float(entry.alignment.sigma),
         "scale": float(entry.alignment.scale),
@@ -113,7 +134,7 @@ def ranking_rows(ranking) -> list[dict[str, Any]]:
         rows.append(
             {
                 **record,
-                **similarities,
+                **{SIMILARITY_PREFIX + name: value for name, value in similarities.items()},
                 "metric": ranking.metric,
                 "measured": ranking.measured.source,
                 "e0_eV": float(ranking.measured.e0),
@@ -136,11 +157,20 @@ def write_ranking(path: str | Path, ranking) -> None:
 
 
 def write_ranking_csv(path: str | Path, ranking) -> None:
-    """The ranking table: the fitted parameters and every similarity, one row per candidate."""
+    """The ranking table: the fitted parameters and every similarity, one row per candidate.
+
+    Columns: ``rank`` (1 = best), ``score`` (the ranking metric, higher = better), ``r_factor`` (misfit
+    Σ(measured − model)²/Σ measured², lower = better), ``confidence`` (calibrated probability that the
+    candidate is the measured compound, summing to 1 over the ranking), ``near_tie`` (1 when the
+    runner-up is at least half as probable as rank 1), the fitted ``shift_eV``, ``sigma_eV``, ``scale``,
+    ``shift_at_bound``, ``spectrum`` (predicted or FEFF), ``similarity_<metric>`` for every metric
+    (higher = more similar; ``similarity_rfactor`` = 1 − r_factor), the ``metric`` used, the measured
+    file, its E0 and edge step.
+    """
     names = sorted(ranking.entries[0].metrics)
     with atomic_open(path, "w") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*COLUMNS, *names, *_TAIL])
+        writer.writerow([*COLUMNS, *(SIMILARITY_PREFIX + n for n in names), *_TAIL])
         for e in ranking.entries:
             a = e.alignment
             writer.writerow(
@@ -149,6 +179,9 @@ def write_ranking_csv(path: str | Path, ranking) -> None:
                     e.candidate.source,
                     e.candidate.formula,
                     f"{e.score:.6f}",
+                    f"{e.r_factor:.6f}",
+                    f"{e.confidence:.4f}",
+                    int(e.near_tie),
                     f"{a.shift:.4f}",
                     f"{a.sigma:.4f}",
                     f"{a.scale:.5f}",
@@ -226,10 +259,14 @@ def read_ranking(path: str | Path) -> dict[str, Any]:
                     "rank": int(values["rank"]),
                     "source": values["source"],
                     "formula": values["formula"],
-                    **{k: float(values[k]) for k in ("score", "shift_eV", "sigma_eV", "scale")},
+                    **{
+                        k: float(values[k])
+                        for k in ("score", "r_factor", "confidence", "shift_eV", "sigma_eV", "scale")
+                    },
+                    "near_tie": bool(int(values["near_tie"])),
                     "shift_at_bound": bool(int(values["shift_at_bound"])),
                     "spectrum": values["spectrum"],
-                    "similarities": {n: float(values[n]) for n in names},
+                    "similarities": {n.removeprefix(SIMILARITY_PREFIX): float(values[n]) for n in names},
                 }
             )
             measured = {
