@@ -18,11 +18,12 @@ from pathlib import Path
 
 from xasflow.data.dataset import XASDataset
 from xasflow.models.estimator import XASRegressor
+from xasflow.portable import portable
 from xasflow.training.config import IMPROVED
 from xasflow.training.data import load_sets
 from xasflow.training.full_data import check_full_dataset
 from xasflow.training.modes import fine_tune, train_expert
-from xasflow.zoo.build import UNIVERSAL_FILE, _metrics
+from xasflow.zoo.build import UNIVERSAL_FILE, set_metrics
 from xasflow.zoo.registry import INDEX_NAME, read_index, zoo_dir
 
 
@@ -49,7 +50,7 @@ def main() -> int:
         model = train_expert(data, IMPROVED)
     else:
         model = fine_tune(XASRegressor.load(root / UNIVERSAL_FILE.replace(".npz", ".json")), data, IMPROVED)
-    metrics = _metrics(model, catalog, args.set)
+    metrics = set_metrics(model, catalog, args.set)
     model.provenance_.metrics = metrics
     model.save(root / args.set / f"{name}.npz", dtype=index["storage_dtype"])
     entry["eta"][name] = metrics["evaluation"]["eta"]
@@ -58,7 +59,7 @@ def main() -> int:
     entry["coverage_95"][name] = metrics["coverage_95"]
     command = "python scripts/retrain_set.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     index.setdefault("retrained", []).append(command)
-    (root / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    (root / INDEX_NAME).write_text(json.dumps(portable(index), indent=2, sort_keys=True) + "\n")
     print(
         f"{args.set} {name}: η {metrics['evaluation']['eta']:.2f}, coverage {metrics['coverage_68']:.1%} / "
         f"{metrics['coverage_95']:.1%}, ood flagged {metrics['ood_flagged']:.1%}"

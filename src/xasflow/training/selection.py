@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from xasflow.fileio import atomic_path
+from xasflow.portable import portable_command
 from xasflow.training.candidates import PUBLISHED, get_candidate
 
 #: Features a shipped structure model may use: one pass of the packaged M3GNet (prediction time ≈ today's).
@@ -199,7 +200,7 @@ def write_report(
     selection = {
         "format": FORMAT,
         "n_folds": n_folds,
-        "command": command,
+        "command": portable_command(command),
         "sets": {k: rec for k, c in sorted(by_set.items()) if (rec := selection_record(c)) is not None},
     }
     seconds: dict[str, float] = defaultdict(float)

@@ -13,6 +13,7 @@ from typing import Any
 from xasflow import __version__
 from xasflow.errors import XasflowError
 from xasflow.models.estimator import XASRegressor
+from xasflow.portable import portable
 from xasflow.training.data import SetCatalog
 from xasflow.training.modes import evaluate
 from xasflow.training.pipeline import TrainedModels
@@ -21,7 +22,7 @@ from xasflow.zoo.registry import INDEX_NAME
 UNIVERSAL_FILE = "universal_FEFF.npz"
 
 
-def _metrics(model: XASRegressor, catalog: SetCatalog, key: str) -> dict[str, Any]:
+def set_metrics(model: XASRegressor, catalog: SetCatalog, key: str) -> dict[str, Any]:
     """η on the set's evaluation rows, and the calibration/domain figures measured on those rows."""
     data = catalog.for_feature(key, model.featurizer_spec.name)
     evaluation, _ = evaluate(model, data, "eval")
@@ -76,7 +77,7 @@ def write_zoo(
             if not candidates:  # e.g. a selection file that does not name this set
                 folder.rmdir()
                 continue
-            metrics = {name: _metrics(model, catalog, key) for name, model in candidates.items()}
+            metrics = {name: set_metrics(model, catalog, key) for name, model in candidates.items()}
             eta = {name: m["evaluation"]["eta"] for name, m in metrics.items()}
             default = defaults[key] if defaults and key in defaults else max(eta, key=eta.get)
             # Weights cost space; a set ships its default and the (shared) universal model.
@@ -150,7 +151,7 @@ def recalibrate_zoo(catalog: SetCatalog, zoo: Path, out_dir: Path, provenance: s
             for name in entry["models"]:
                 model = load_model(element, fidelity, name, root=zoo)
                 calibrate_on_eval(model, [catalog.for_feature(key, model.featurizer_spec.name)])
-                metrics = _metrics(model, catalog, key)
+                metrics = set_metrics(model, catalog, key)
                 _ship(model, staging / key, name, metrics, entry, index["storage_dtype"], universal_card.exists())
         index["recalibrated"] = provenance
     return index
@@ -198,7 +199,7 @@ def _staged_zoo(out_dir: Path, index: dict[str, Any], copy_of: Path | None = Non
         if copy_of is not None:
             shutil.copytree(copy_of, staging, dirs_exist_ok=True)
         yield staging
-        (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        (staging / INDEX_NAME).write_text(json.dumps(portable(index), indent=2, sort_keys=True) + "\n")
         _swap_in(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
