@@ -22,55 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from xasflow.data.dataset import XASDataset
-from xasflow.data.reserved import reserved_materials
 from xasflow.errors import XasflowError
-from xasflow.features.dataset import featurize_dataset
-from xasflow.features.registry import get_featurizer
 from xasflow.fileio import atomic_open
-from xasflow.simulation.cards import present_name
+from xasflow.training.campaign import campaign_card_set, campaign_rows
 from xasflow.training.new_element import DEFAULT_ANALOGUES, NewElementConfig, build_new_element_model
 from xasflow.training.transfer import TransferSettings
 from xasflow.zoo.build import add_new_element_set
-
-
-def _campaign_rows(campaign: Path, element: str, reserved_dir: Path) -> tuple[XASDataset, np.ndarray, dict]:
-    dataset = XASDataset.load(campaign / f"{element}_FEFF_campaign.npz")
-    reserved = reserved_materials(reserved_dir, element)
-    leaked = sorted(set(dataset.material_ids.tolist()) & set(reserved))
-    if leaked:
-        raise XasflowError(f"{campaign}: {element} sites of reserved materials {', '.join(leaked)}; not trained on")
-    features = featurize_dataset(dataset, campaign / element, get_featurizer("m3gnet"), progress=False)
-    if not features.complete:
-        raise XasflowError(f"{campaign}: features failed for {len(features.errors)} {element} sites")
-    summary = json.loads((campaign / "summary.json").read_text())["elements"][element]
-    return dataset, features.matrix, summary
-
-
-def _card_set(campaign: Path, element: str, site_ids: list[str]) -> dict:
-    """The card set(s) of the sites, from their markers: fingerprints, present names, sites per set."""
-    from collections import Counter
-
-    from xasflow.io.omnixas import parse_site_id
-    from xasflow.simulation.output import MARKER, read_marker, site_dir
-
-    count: Counter = Counter()
-    recorded: dict[str, str] = {}
-    for site_id in site_ids:
-        material, site = parse_site_id(site_id)
-        marker = read_marker(site_dir(campaign, element, material, site))
-        if marker is None:
-            raise XasflowError(f"{campaign}: {site_id} has no {MARKER}; its card set is unknown")
-        count[marker.get("fingerprint")] += 1
-        recorded[marker.get("fingerprint")] = marker.get("card_set")
-    prints = sorted(count, key=lambda f: -count[f])
-    present = [present_name(f, recorded[f]) for f in prints]
-    return {
-        "name": " + ".join(present),
-        "fingerprint": "+".join(prints),
-        "recorded_as": " + ".join(recorded[f] for f in prints),
-        "sites_by_set": {name: count[f] for name, f in zip(present, prints, strict=True)},
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,12 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     command = "python scripts/new_element_models.py " + " ".join(sys.argv[1:] if argv is None else argv)
     results = {"command": command, "settings": settings.as_dict(), "analogues": args.analogues, "elements": {}}
     for element in args.elements:
-        dataset, X, summary = _campaign_rows(args.campaign, element, args.reserved)
+        dataset, X, summary = campaign_rows(args.campaign, element, args.reserved)
         config = NewElementConfig(element, tuple(args.analogues), args.draws, settings, args.seed)
         model, report = build_new_element_model(
             X, dataset.spectra, dataset.material_ids, args.data_dir, args.reserved, config, cache=args.cache
         )
-        card_set = _card_set(args.campaign, element, dataset.ids.tolist())
+        card_set = campaign_card_set(args.campaign, element, dataset.ids.tolist())
         transfer = (
             "descriptor-coded universal ensemble (Z, K-edge energy, d count; 5 members) pretrained on the published "
             f"FEFF val spectra of the other elements, fine-tuned on the {report.sites} simulated {element} sites"

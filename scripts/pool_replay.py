@@ -26,9 +26,7 @@ from xasflow.active.oracles import ReplayOracle
 from xasflow.active.pool import Pool
 from xasflow.data.reserved import default_reserved_dir, reserved_materials
 from xasflow.training.transfer import TransferSettings, pretrain
-
-sys.path.insert(0, str(Path(__file__).parent))
-from new_element_study import ELEMENTS, load_rows, test_split
+from xasflow.training.transfer_study import ELEMENTS, load_rows, test_split
 
 
 def run(args) -> dict:

@@ -68,13 +68,10 @@ def test_config_refuses_the_element_as_its_own_analogue():
 @pytest.fixture(scope="module")
 def fe_model(data_root):
     """A tiny Fe model from the campaign's Fe sites (features from the campaign tree)."""
-    import sys
-
-    sys.path.insert(0, str(REPO / "scripts"))
-    import new_element_models
+    from xasflow.training.campaign import campaign_rows
 
     reserved = data_root.parent / "reserved"
-    dataset, X, _ = new_element_models._campaign_rows(REPO / "data" / "campaigns" / "fe_mn", "Fe", reserved)
+    dataset, X, _ = campaign_rows(REPO / "data" / "campaigns" / "fe_mn", "Fe", reserved)
     config = NewElementConfig("Fe", ("Cr", "Co"), 1, TINY, 0)
     model, report = build_new_element_model(
         X, dataset.spectra, dataset.material_ids, data_root, reserved, config, log=lambda _: None
