@@ -25,8 +25,8 @@ import numpy as np
 from xasflow.errors import XasflowError
 from xasflow.fileio import atomic_open
 from xasflow.training.campaign import campaign_card_set, campaign_rows
+from xasflow.training.config import transfer_recipe
 from xasflow.training.new_element import DEFAULT_ANALOGUES, NewElementConfig, build_new_element_model
-from xasflow.training.transfer import TransferSettings
 from xasflow.zoo.build import add_new_element_set
 
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    settings = TransferSettings(members=5)
+    settings = transfer_recipe(members=5)
     command = "python scripts/new_element_models.py " + " ".join(sys.argv[1:] if argv is None else argv)
     results = {"command": command, "settings": settings.as_dict(), "analogues": args.analogues, "elements": {}}
     for element in args.elements:
@@ -64,30 +64,32 @@ def main(argv: list[str] | None = None) -> int:
             "descriptor-coded universal ensemble (Z, K-edge energy, d count; 5 members) pretrained on the published "
             f"FEFF val spectra of the other elements, fine-tuned on the {report.sites} simulated {element} sites"
         )
-        model.provenance_.data = {
-            f"{element}_FEFF": {
-                "source": str(args.campaign),
-                "simulated_sites": report.sites,
-                "materials": report.materials,
-                "site_ids": dataset.ids.tolist(),
-                "card_set": card_set,
-                "feff": dataset.metadata.get("feff"),
-                "sites_per_hour_sustained": summary.get("sites_per_hour_sustained"),
-            }
-        }
-        model.provenance_.pretraining = {
-            "model": "descriptor-coded universal ensemble (xasflow.training.new_element.pretrain_published)",
-            "data": "published FEFF val rows of every element with spectra, reserved materials removed",
-            "seed": args.seed,
-        }
-        model.provenance_.baseline_spectrum = tuple(float(v) for v in dataset.spectra.mean(0))
-        model.provenance_.recipe = {
-            "name": "new-element transfer",
-            "transfer": transfer,
-            "calibration": f"borrowed: {args.draws} few-site transfers of {report.sites} rows on each analogue "
-            f"({', '.join(args.analogues)}), coverage leave-one-analogue-out",
-            "domain": f"{element} published FEFF val feature rows (reserved materials removed)",
-        }
+        model.set_provenance(
+            data={
+                f"{element}_FEFF": {
+                    "source": str(args.campaign),
+                    "simulated_sites": report.sites,
+                    "materials": report.materials,
+                    "site_ids": dataset.ids.tolist(),
+                    "card_set": card_set,
+                    "feff": dataset.metadata.get("feff"),
+                    "sites_per_hour_sustained": summary.get("sites_per_hour_sustained"),
+                }
+            },
+            pretraining={
+                "model": "descriptor-coded universal ensemble (xasflow.training.new_element.pretrain_published)",
+                "data": "published FEFF val rows of every element with spectra, reserved materials removed",
+                "seed": args.seed,
+            },
+            baseline_spectrum=tuple(float(v) for v in dataset.spectra.mean(0)),
+            recipe={
+                "name": "new-element transfer",
+                "transfer": transfer,
+                "calibration": f"borrowed: {args.draws} few-site transfers of {report.sites} rows on each analogue "
+                f"({', '.join(args.analogues)}), coverage leave-one-analogue-out",
+                "domain": f"{element} published FEFF val feature rows (reserved materials removed)",
+            },
+        )
         metrics = {
             "protocol": "leave-one-material-out over the simulated sites (baseline: mean of the training sites)",
             "evaluation": {"eta": report.loo_eta},

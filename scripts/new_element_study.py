@@ -26,7 +26,8 @@ import numpy as np
 from xasflow.data.reserved import default_reserved_dir
 from xasflow.evaluation.metrics import eta
 from xasflow.reports.new_element import write_report
-from xasflow.training.transfer import ResidualHead, TransferSettings, fine_tune, pretrain, train_expert
+from xasflow.training.config import transfer_recipe
+from xasflow.training.transfer import ResidualHead, expert_on_rows, pretrain, tune_on_rows
 from xasflow.training.transfer_study import ELEMENTS, KS, TEST_FRACTION, draw_order, load_rows, ridge_expert, test_split
 
 
@@ -55,7 +56,7 @@ def _add_ridge(path: Path, r: dict, sel: np.ndarray, Xt, yt, baseline) -> None:
 
 
 def run(args) -> None:
-    settings = TransferSettings(members=args.members, max_epochs=args.max_epochs, few_max_epochs=args.few_max_epochs)
+    settings = transfer_recipe(members=args.members, max_epochs=args.max_epochs, few_max_epochs=args.few_max_epochs)
     reserved_dir = default_reserved_dir(args.data_dir)
     rows = {e: load_rows(args.data_dir, e, reserved_dir) for e in ELEMENTS}
     cache = args.cache
@@ -110,12 +111,12 @@ def run(args) -> None:
                     preds["tuned_onehot"] = uni_onehot.predict(Xt, elements=element)
                     preds["tuned_desc"] = uni_desc.predict(Xt, elements=element)
                 else:
-                    preds["expert"] = train_expert(Xk, yk, gk, element, settings, seed).predict(Xt)
+                    preds["expert"] = expert_on_rows(Xk, yk, gk, element, settings, seed).predict(Xt)
                     preds["expert_ridge"] = np.clip(ridge_expert(Xk, yk).predict(Xt), 0, None)
-                    preds["tuned_onehot"] = fine_tune(uni_onehot, Xk, yk, gk, element, settings, seed).predict(
+                    preds["tuned_onehot"] = tune_on_rows(uni_onehot, Xk, yk, gk, element, settings, seed).predict(
                         Xt, elements=element
                     )
-                    tuned = fine_tune(uni_desc, Xk, yk, gk, element, settings, seed)
+                    tuned = tune_on_rows(uni_desc, Xk, yk, gk, element, settings, seed)
                     preds["tuned_desc"] = tuned.predict(Xt, elements=element)
                     head = ResidualHead(uni_desc, element).fit(Xk, yk)
                     preds["head_desc"] = head.predict(Xt)

@@ -18,11 +18,12 @@ from pathlib import Path
 
 from xasflow.data.dataset import XASDataset
 from xasflow.models.estimator import XASRegressor
+from xasflow.models.kinds import ModelKind, tuned_kind
 from xasflow.portable import portable
 from xasflow.training.config import IMPROVED
 from xasflow.training.data import load_sets
 from xasflow.training.full_data import check_full_dataset
-from xasflow.training.modes import fine_tune, train_expert
+from xasflow.training.train import train
 from xasflow.zoo.build import UNIVERSAL_FILE, set_metrics
 from xasflow.zoo.registry import INDEX_NAME, read_index, zoo_dir
 
@@ -46,12 +47,13 @@ def main() -> int:
         full[dataset.name] = dataset
     catalog = load_sets(args.data_dir, seed=0, full=full, reserved=reserved)
     data = catalog.sets[args.set]
-    if name == "expert":
-        model = train_expert(data, IMPROVED)
+    if name == ModelKind.EXPERT.zoo_name:
+        model = train(ModelKind.EXPERT, data, IMPROVED)
     else:
-        model = fine_tune(XASRegressor.load(root / UNIVERSAL_FILE.replace(".npz", ".json")), data, IMPROVED)
+        universal = XASRegressor.load(root / UNIVERSAL_FILE.replace(".npz", ".json"))
+        model = train(tuned_kind(data.fidelity), data, IMPROVED, base=universal)
     metrics = set_metrics(model, catalog, args.set)
-    model.provenance_.metrics = metrics
+    model.set_provenance(metrics=metrics)
     model.save(root / args.set / f"{name}.npz", dtype=index["storage_dtype"])
     entry["eta"][name] = metrics["evaluation"]["eta"]
     entry["candidates_eta"][name] = metrics["evaluation"]["eta"]

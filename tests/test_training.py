@@ -12,10 +12,12 @@ from xasflow.cli.main import main
 from xasflow.data.dataset import XASDataset
 from xasflow.data.published import load_published
 from xasflow.errors import XasflowError
+from xasflow.models.kinds import ModelKind
 from xasflow.training.config import IMPROVED, REFERENCE
 from xasflow.training.data import carve, load_sets
-from xasflow.training.modes import evaluate, fine_tune, train_expert, train_universal
+from xasflow.training.modes import evaluate
 from xasflow.training.pipeline import train_all
+from xasflow.training.train import train
 from xasflow.zoo.build import write_zoo
 from xasflow.zoo.registry import available_models, load_model
 
@@ -105,10 +107,10 @@ def test_all_modes_end_to_end(small_catalog, tmp_path) -> None:
 
 def test_fine_tuning_works_on_a_copy_of_the_universal_model(small_catalog) -> None:
     recipe = dataclasses.replace(REFERENCE.with_max_epochs(3).with_ensemble(2), condition_universal=True)
-    universal = train_universal(small_catalog.feff(), recipe)
+    universal = train(ModelKind.UNIVERSAL, small_catalog.feff(), recipe)
     data = small_catalog.sets["Cr_FEFF"]
     before = universal.predict(data.eval.X, elements="Cr")
-    tuned = fine_tune(universal, data, recipe)
+    tuned = train(ModelKind.TUNED, data, recipe, base=universal)
     # Fine-tuning changes a copy: the universal ensemble is untouched.
     assert np.array_equal(universal.predict(data.eval.X, elements="Cr"), before)
     assert universal.networks_[0] is not tuned.networks_[0]
@@ -118,8 +120,8 @@ def test_fine_tuning_works_on_a_copy_of_the_universal_model(small_catalog) -> No
 
 def test_expert_training_is_deterministic(small_catalog) -> None:
     data = small_catalog.sets["Cr_FEFF"]
-    a = train_expert(data, QUICK).predict(data.eval.X)
-    b = train_expert(data, QUICK).predict(data.eval.X)
+    a = train(ModelKind.EXPERT, data, QUICK).predict(data.eval.X)
+    b = train(ModelKind.EXPERT, data, QUICK).predict(data.eval.X)
     assert np.array_equal(a, b)
 
 

@@ -31,7 +31,8 @@ from xasflow.errors import XasflowError, check_element
 from xasflow.evaluation.metrics import eta, per_spectrum_mse
 from xasflow.models.calibration import Calibration, CoverageReport, coverage, fit_calibration
 from xasflow.models.estimator import XASRegressor
-from xasflow.training.transfer import TransferSettings, fine_tune, pretrain_by_element
+from xasflow.training.config import Recipe, transfer_recipe
+from xasflow.training.transfer import pretrain_by_element, tune_on_rows
 
 #: The elements with published spectra within three of Mn (25) and Fe (26) in Z, two on each side.
 DEFAULT_ANALOGUES = ("V", "Cr", "Co", "Ni")
@@ -46,7 +47,7 @@ class NewElementConfig:
     element: str
     analogues: tuple[str, ...] = DEFAULT_ANALOGUES
     draws: int = 5
-    settings: TransferSettings = field(default_factory=lambda: TransferSettings(members=5))
+    settings: Recipe = field(default_factory=lambda: transfer_recipe(members=5))
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -107,7 +108,7 @@ class NewElementReport:
 def pretrain_published(
     published: dict[str, dict],
     exclude: tuple[str, ...],
-    settings: TransferSettings,
+    settings: Recipe,
     seed: int,
     cache: Path | None = None,
 ) -> XASRegressor:
@@ -144,7 +145,7 @@ def analogue_draws(
     out = []
     for d in range(config.draws):
         train = draw_materials(rows["materials"], n, config.seed + 1000 * d)
-        model = fine_tune(
+        model = tune_on_rows(
             base,
             rows["X"][train],
             rows["y"][train],
@@ -203,7 +204,7 @@ def leave_one_material_out(
         if (~test).sum() < MIN_SITES:
             folds.append({"material": str(material), "sites": int(test.sum()), "skipped": "too few other sites"})
             continue
-        model = fine_tune(base, X[~test], y[~test], materials[~test], element, settings, seed)
+        model = tune_on_rows(base, X[~test], y[~test], materials[~test], element, settings, seed)
         mean = model.predict(X[test], elements=element)
         baseline = np.broadcast_to(y[~test].mean(0), mean.shape)
         targets.append(y[test])
@@ -271,7 +272,7 @@ def build_new_element_model(
 
     log(f"{element}: leave-one-material-out over {len(np.unique(materials))} materials")
     loo, folds = leave_one_material_out(base, X, y, materials, element, settings, seed)
-    model = fine_tune(base, X, y, materials, element, settings, seed)
+    model = tune_on_rows(base, X, y, materials, element, settings, seed)
     model.set_calibration(element, calibration, report)
 
     domain = published_rows(root, element, reserved_dir, spectra=False)

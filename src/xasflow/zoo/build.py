@@ -106,7 +106,7 @@ def _ship(
     shared_universal: bool,
 ) -> None:
     """Save ``model`` as ``folder/{name}`` with its metrics and record them in the set's index ``entry``."""
-    model.provenance_.metrics = metrics
+    model.set_provenance(metrics=metrics)
     if name == "universal" and shared_universal:
         # The universal weights are stored once; each set's card points at them.
         model.save(folder / "universal.json", dtype=dtype, weights_file=f"../{UNIVERSAL_FILE}")
