@@ -190,3 +190,17 @@ def test_incomplete_full_dataset_is_rejected(data_root) -> None:
     no_features = XASDataset("Cr", "FEFF", val.ids, val.spectra, {}, val.splits)
     with pytest.raises(XasflowError, match="no 'm3gnet' features"):
         check_full_dataset(no_features, "cr.npz")
+
+
+def test_train_dispatches_by_kind_and_refuses_what_it_cannot(small_catalog) -> None:
+    from xasflow.models.kinds import ModelKind
+    from xasflow.training.train import register, trainers
+
+    assert set(trainers()) == set(ModelKind)
+    data = small_catalog.sets["Cr_FEFF"]
+    with pytest.raises(XasflowError, match="unknown model kind"):
+        train("hybrid", data, QUICK)
+    with pytest.raises(XasflowError, match="give base="):
+        train(ModelKind.TUNED, data, QUICK)
+    with pytest.raises(XasflowError, match="already registered"):
+        register(ModelKind.EXPERT)(lambda sets, recipe, base: None)
