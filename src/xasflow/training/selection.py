@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 
 from xasflow.fileio import atomic_path
+from xasflow.models.kinds import ZOO_NAMES as KIND_ZOO_NAMES
 from xasflow.portable import portable_command
 from xasflow.training.candidates import PUBLISHED, get_candidate
 
 #: Features a shipped structure model may use: one pass of the packaged M3GNet (prediction time ≈ today's).
 SHIPPABLE_FEATURES = ("m3gnet", "m3gnet-blocks", "m3gnet-env")
 #: Name of a mode's model in the zoo (``tuned`` of a VASP set is the cross-fidelity model).
-ZOO_NAMES = {"expert": "expert", "universal": "universal", "tuned": "tuned"}
+ZOO_NAMES = {name: name for name in KIND_ZOO_NAMES}
 FORMAT = "xasflow-selection"
 
 Run = tuple[int, int]  # (fold, seed)

@@ -13,12 +13,14 @@ from typing import Any
 from xasflow import __version__
 from xasflow.errors import XasflowError
 from xasflow.models.estimator import XASRegressor
+from xasflow.models.kinds import ZOO_NAMES, ModelKind
 from xasflow.portable import portable
 from xasflow.training.data import SetCatalog
 from xasflow.training.modes import evaluate
 from xasflow.training.pipeline import TrainedModels
 from xasflow.zoo.registry import INDEX_NAME
 
+UNIVERSAL = ModelKind.UNIVERSAL.zoo_name
 UNIVERSAL_FILE = "universal_FEFF.npz"
 
 
@@ -44,7 +46,7 @@ def write_zoo(
     out_dir: Path,
     dtype: str = "float16",
     provenance: str = "",
-    names: tuple[str, ...] = ("expert", "universal", "tuned"),
+    names: tuple[str, ...] = ZOO_NAMES,
     keep_all: bool = False,
     defaults: dict[str, str] | None = None,
     selection: dict[str, Any] | None = None,
@@ -67,8 +69,8 @@ def write_zoo(
         "sets": {},
     }
     with _staged_zoo(out_dir, index) as staging:
-        universal = trained.models.get(("*", "universal"))
-        if universal is not None and "universal" in names:
+        universal = trained.models.get(("*", UNIVERSAL))
+        if universal is not None and UNIVERSAL in names:
             universal.save(staging / UNIVERSAL_FILE, dtype=dtype)
         for key in catalog.sets:
             folder = staging / key
@@ -81,7 +83,7 @@ def write_zoo(
             eta = {name: m["evaluation"]["eta"] for name, m in metrics.items()}
             default = defaults[key] if defaults and key in defaults else max(eta, key=eta.get)
             # Weights cost space; a set ships its default and the (shared) universal model.
-            shipped = [n for n in candidates if n == default or (n == "universal" and universal is not None)]
+            shipped = [n for n in candidates if n == default or (n == UNIVERSAL and universal is not None)]
             if keep_all:
                 shipped = list(candidates)
             entry: dict[str, Any] = {"models": [], "eta": {}, "coverage_68": {}, "coverage_95": {}, "default": default}
@@ -107,7 +109,7 @@ def _ship(
 ) -> None:
     """Save ``model`` as ``folder/{name}`` with its metrics and record them in the set's index ``entry``."""
     model.set_provenance(metrics=metrics)
-    if name == "universal" and shared_universal:
+    if name == UNIVERSAL and shared_universal:
         # The universal weights are stored once; each set's card points at them.
         model.save(folder / "universal.json", dtype=dtype, weights_file=f"../{UNIVERSAL_FILE}")
     else:
