@@ -24,9 +24,14 @@ import numpy as np
 
 from xasflow.errors import XasflowError
 from xasflow.fileio import atomic_open
-from xasflow.training.campaign import campaign_card_set, campaign_rows
 from xasflow.training.config import transfer_recipe
-from xasflow.training.new_element import DEFAULT_ANALOGUES, NewElementConfig, build_new_element_model
+from xasflow.training.new_element import (
+    DEFAULT_ANALOGUES,
+    NewElementConfig,
+    build_new_element_model,
+    campaign_card_set,
+    campaign_rows,
+)
 from xasflow.zoo.build import add_new_element_set
 
 

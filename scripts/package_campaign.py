@@ -46,8 +46,21 @@ def _finished_sites(root: Path, element: str) -> list[tuple[Path, dict]]:
     return [(f, m) for f, m in _markers(root, element) if m.get("status") == "finished" and (f / "xmu.dat").is_file()]
 
 
-def package(root: Path, dest: Path, element: str, reserved: ReservedSet) -> dict:
+def _origin(marker: dict, merged: list[Path], element: str) -> str:
+    """``campaign`` for sites this campaign ran, else the merged tree that holds the same site."""
+    for tree in merged:
+        folder = tree / element / marker["material_id"] / "FEFF-XANES" / f"{marker['site']:03d}_{element}"
+        if (folder / MARKER).is_file() and json.loads((folder / MARKER).read_text()).get("started") == marker.get(
+            "started"
+        ):
+            return f"{tree.parent.name}/{tree.name}"
+    return "campaign"
+
+
+def package(root: Path, dest: Path, element: str, reserved: ReservedSet, merged: list[Path] = ()) -> dict:
     sites = _finished_sites(root, element)
+    origins = {_sid(m): _origin(m, list(merged), element) for _, m in sites}
+    own = [(f, m) for f, m in sites if origins[_sid(m)] == "campaign"]
     unfinished = [(f, m) for f, m in _markers(root, element) if m.get("status") != "finished"]
     for report in (root / element).glob("simulate_report*.json"):
         shutil.copy(report, dest / f"{element}_{report.name}")
@@ -69,8 +82,9 @@ def package(root: Path, dest: Path, element: str, reserved: ReservedSet) -> dict
     names = sorted({present_name(m.get("fingerprint"), m["card_set"]) for _, m in sites})
     dataset.metadata.update(source="xasflow simulate campaign", card_set=" + ".join(names), feff=feff_version())
     dataset.save(dest / f"{element}_FEFF_campaign.npz")
-    starts = [datetime.fromisoformat(m["started"]) for _, m in sites]
-    ends = [datetime.fromisoformat(m["finished"]) for _, m in sites]
+    # throughput from the sites this campaign ran (merged sites ran elsewhere, at other times)
+    starts = [datetime.fromisoformat(m["started"]) for _, m in own or sites]
+    ends = [datetime.fromisoformat(m["finished"]) for _, m in own or sites]
     span_h = (max(ends) - min(starts)).total_seconds() / 3600.0
     seconds = [float(m["seconds"]) for _, m in sites]
     rungs: dict[str, int] = {}
@@ -85,6 +99,8 @@ def package(root: Path, dest: Path, element: str, reserved: ReservedSet) -> dict
         "training_sites": len(dataset),
         "card_sets": names,
         "materials": sorted({m["material_id"] for _, m in sites}),
+        "sites_by_origin": {o: sum(1 for v in origins.values() if v == o) for o in sorted(set(origins.values()))},
+        "merged_site_ids": sorted(k for k, v in origins.items() if v != "campaign"),
         "site_ids": sorted(dataset.ids.tolist()),
         "seconds_median": round(statistics.median(seconds), 1),
         "seconds_min": round(min(seconds), 1),
@@ -93,7 +109,7 @@ def package(root: Path, dest: Path, element: str, reserved: ReservedSet) -> dict
         "first_start": min(starts).isoformat(),
         "last_finish": max(ends).isoformat(),
         "wall_hours": round(span_h, 3),
-        "sites_per_hour_sustained": round(len(sites) / span_h, 2) if span_h > 0 else None,
+        "sites_per_hour_sustained": round(len(own) / span_h, 2) if span_h > 0 else None,
     }
 
 
@@ -103,6 +119,9 @@ def main() -> None:
     parser.add_argument("dest", type=Path)
     parser.add_argument("--element", action="append", required=True)
     parser.add_argument("--reserved", type=Path, default=None, help="folder of {El}_materials.txt")
+    parser.add_argument(
+        "--merged", type=Path, action="append", default=[], help="tree merged into ROOT (its sites are labelled)"
+    )
     args = parser.parse_args()
     args.dest.mkdir(parents=True, exist_ok=True)
     elements = {}
@@ -111,17 +130,18 @@ def main() -> None:
         if reserved.materials:
             (args.dest / "reserved").mkdir(exist_ok=True)
             shutil.copy(reserved.source, args.dest / "reserved" / f"{el}_materials.txt")
-        elements[el] = package(args.root, args.dest, el, reserved)
+        elements[el] = package(args.root, args.dest, el, reserved, args.merged)
     summary = {"feff": feff_version(), "elements": elements}
     # Invocations ran one after another on one worker: their wall times add up to the campaign's. One
     # invocation of scripts/fe_mn_campaign.py writes one report per element with the same start time and the
     # same (shared) wall time: count it once.
-    reports = [json.loads(p.read_text()) for el in args.element for p in (args.root / el).glob("simulate_report*.json")]
+    # every invocation's report, this root's and earlier ones already packaged into DEST
+    reports = [json.loads(p.read_text()) for el in args.element for p in args.dest.glob(f"{el}_simulate_report*.json")]
     walls: dict[str, float] = {}
     for r in reports:
         walls[r["started"]] = max(walls.get(r["started"], 0.0), r["wall_seconds"])
     wall_h = sum(walls.values()) / 3600.0
-    finished = sum(s["finished"] for s in summary["elements"].values())
+    finished = sum(s.get("sites_by_origin", {}).get("campaign", 0) for s in summary["elements"].values())
     summary["campaign"] = {
         "invocations": len(walls),
         "wall_hours": round(wall_h, 3),

@@ -68,7 +68,7 @@ def test_config_refuses_the_element_as_its_own_analogue():
 @pytest.fixture(scope="module")
 def fe_model(data_root):
     """A tiny Fe model from the campaign's Fe sites (features from the campaign tree)."""
-    from xasflow.training.campaign import campaign_rows
+    from xasflow.training.new_element import campaign_rows
 
     reserved = data_root.parent / "reserved"
     dataset, X, _ = campaign_rows(REPO / "data" / "campaigns" / "fe_mn", "Fe", reserved)
@@ -88,6 +88,8 @@ def test_fe_model_is_calibrated_on_analogues_and_domained_on_published_fe_rows(f
     assert report.sites == len(X) >= 6 and report.materials == n_materials >= 5
     assert set(report.analogue_coverage) == {"Cr", "Co"}
     assert 0.4 < report.coverage_68 < 0.9 and report.loo_eta is not None and report.loo_eta > 0
+    # the stricter baseline: the pooled held-out sites' own mean spectrum
+    assert report.loo_eta_own_mean is not None and report.loo_eta_own_mean > 0
     # mvc-10511 has two sites: its fold predicts both from the other materials
     assert [f["sites"] for f in report.loo_folds if f["material"] == "mvc-10511"] == [2]
     estimate = model.estimate(X, elements="Fe")
@@ -155,3 +157,19 @@ def test_a_few_sites_fine_tune_without_a_domain_reference_until_one_is_set():
         model.calibrate(rng.normal(size=(20, 64)), 1 + 0.1 * rng.random((20, 141)))
     model.set_domain("Fe", rng.normal(size=(200, 64)), rng.normal(size=(40, 64)))
     assert model.domain_score(X).shape == (5,)
+
+
+def test_predicting_fe_says_once_what_the_model_was_trained_on(capsys, tmp_path):
+    from xasflow.cli.main import main
+    from xasflow.zoo.registry import quality_note
+
+    card = json.loads((REPO / "src" / "xasflow" / "zoo" / "models" / "Fe_FEFF" / "tuned.json").read_text())
+    note = quality_note("Fe")
+    assert f"trained on {card['metrics']['sites']} simulated sites of {card['metrics']['materials']} materials" in note
+    assert "leave-one-material-out η" in note and "screening-s5" in note
+    assert quality_note("Cu") == ""  # sets trained on published spectra carry no such note
+    fe = sorted((REPO / "data" / "campaigns" / "fe_mn" / "Fe").glob("*/POSCAR"))[:2]
+    cu = REPO / "src" / "xasflow" / "examples" / "structures" / "CuO_tenorite.cif"
+    assert main(["predict", *map(str, fe), str(cu), "--out", str(tmp_path / "p.json")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("the Fe FEFF model") == 1 and note in err

@@ -94,6 +94,8 @@ def _predict_structures(args: argparse.Namespace) -> int:
     errors = [{"source": p.source, "message": p.message} for p in folder_problems] + result.errors
     for note in result.notes:
         print(f"xasflow: note: {note}", file=sys.stderr)
+    for note in _quality_notes(result.predictions, zoo_dir):
+        print(f"xasflow: note: {note}", file=sys.stderr)
     for error in errors:
         report_problem(f"{error['source']}: {error['message']}")
     for record in result.predictions:
@@ -119,6 +121,22 @@ def _predict_structures(args: argparse.Namespace) -> int:
         f"{len(errors)} failed" + "".join(f"; wrote {p}" for p in (args.out, args.plot) if p)
     )
     return 1 if errors or not paths else 0
+
+
+def _quality_notes(predictions: list[dict], zoo_dir) -> list[str]:
+    """Once per run and model of a new-element set (Fe, Mn): what it was trained on, how well it does."""
+    from xasflow.inference.predictor import is_model_file
+    from xasflow.zoo.registry import quality_note
+
+    seen, notes = set(), []
+    for record in predictions:
+        key = (record["element"], record["fidelity"], record.get("model"))
+        if key in seen or is_model_file(key[2]):
+            continue
+        seen.add(key)
+        if note := quality_note(*key, root=zoo_dir):
+            notes.append(note)
+    return notes
 
 
 def _model_argument(args: argparse.Namespace) -> str | None:

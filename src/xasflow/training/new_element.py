@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from xasflow.models.calibration import Calibration, CoverageReport, coverage, fi
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.config import Recipe, transfer_recipe
 from xasflow.training.transfer import pretrain_by_element, tune_on_rows
+
+if TYPE_CHECKING:
+    from xasflow.data.dataset import XASDataset
 
 #: The elements with published spectra within three of Mn (25) and Fe (26) in Z, two on each side.
 DEFAULT_ANALOGUES = ("V", "Cr", "Co", "Ni")
@@ -86,6 +90,8 @@ class NewElementReport:
     coverage_95: float
     domain_rows: int
     domain_flagged: float
+    #: η against the pooled held-out sites' own mean spectrum (stricter than the training mean).
+    loo_eta_own_mean: float | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -93,6 +99,9 @@ class NewElementReport:
             "sites": self.sites,
             "materials": self.materials,
             "leave_one_material_out_eta": None if self.loo_eta is None else round(self.loo_eta, 4),
+            "leave_one_material_out_eta_own_mean": None
+            if self.loo_eta_own_mean is None
+            else round(self.loo_eta_own_mean, 4),
             "leave_one_material_out_folds": self.loo_folds,
             "analogue_eta": {e: [round(v, 4) for v in vals] for e, vals in self.analogue_eta.items()},
             "analogue_coverage": {
@@ -103,6 +112,60 @@ class NewElementReport:
             "domain_rows": self.domain_rows,
             "domain_flagged": round(self.domain_flagged, 4),
         }
+
+
+def campaign_rows(campaign: Path, element: str, reserved_dir: Path | None) -> tuple[XASDataset, np.ndarray, dict]:
+    """A packaged campaign's ``{El}_FEFF_campaign.npz``, its sites' M3GNet features and its summary.
+
+    Raises
+    ------
+    XasflowError
+        Sites of reserved materials in the campaign, or sites whose features fail.
+    """
+    import json
+
+    from xasflow.data.dataset import XASDataset
+    from xasflow.data.reserved import reserved_materials
+    from xasflow.features.dataset import featurize_dataset
+    from xasflow.features.registry import get_featurizer
+
+    campaign = Path(campaign)
+    dataset = XASDataset.load(campaign / f"{element}_FEFF_campaign.npz")
+    leaked = sorted(set(dataset.material_ids.tolist()) & set(reserved_materials(reserved_dir, element)))
+    if leaked:
+        raise XasflowError(f"{campaign}: {element} sites of reserved materials {', '.join(leaked)}; not trained on")
+    features = featurize_dataset(dataset, campaign / element, get_featurizer("m3gnet"), progress=False)
+    if not features.complete:
+        raise XasflowError(f"{campaign}: features failed for {len(features.errors)} {element} sites")
+    summary = json.loads((campaign / "summary.json").read_text())["elements"][element]
+    return dataset, features.matrix, summary
+
+
+def campaign_card_set(campaign: Path, element: str, site_ids: list[str]) -> dict:
+    """The card set(s) of the sites, from their markers: fingerprints, present names, sites per set."""
+    from collections import Counter
+
+    from xasflow.io.omnixas import parse_site_id
+    from xasflow.simulation.cards import present_name
+    from xasflow.simulation.output import MARKER, read_marker, site_dir
+
+    count: Counter = Counter()
+    recorded: dict[str, str] = {}
+    for site_id in site_ids:
+        material, site = parse_site_id(site_id)
+        marker = read_marker(site_dir(campaign, element, material, site))
+        if marker is None:
+            raise XasflowError(f"{campaign}: {site_id} has no {MARKER}; its card set is unknown")
+        count[marker.get("fingerprint")] += 1
+        recorded[marker.get("fingerprint")] = marker.get("card_set")
+    prints = sorted(count, key=lambda f: -count[f])
+    present = [present_name(f, recorded[f]) for f in prints]
+    return {
+        "name": " + ".join(present),
+        "fingerprint": "+".join(prints),
+        "recorded_as": " + ".join(recorded[f] for f in prints),
+        "sites_by_set": {name: count[f] for name, f in zip(present, prints, strict=True)},
+    }
 
 
 def pretrain_published(
@@ -196,8 +259,12 @@ def borrowed_calibration(draws: list[AnalogueDraw]) -> tuple[Calibration, Covera
 
 def leave_one_material_out(
     base: XASRegressor, X: np.ndarray, y: np.ndarray, materials: np.ndarray, element: str, settings, seed: int
-) -> tuple[float | None, list[dict]]:
-    """η over the element's own sites, each material predicted by a model fine-tuned on the others."""
+) -> tuple[float | None, list[dict], float | None]:
+    """η over the element's own sites, each material predicted by a model fine-tuned on the others.
+
+    Returns η against each fold's training mean, the folds, and η against the pooled held-out sites'
+    own mean spectrum (the stricter baseline of an independent test set).
+    """
     folds, targets, predictions, baselines = [], [], [], []
     for material in np.unique(materials):
         test = materials == material
@@ -219,10 +286,12 @@ def leave_one_material_out(
             }
         )
     if not targets:
-        return None, folds
+        return None, folds, None
     target, prediction, baseline = np.vstack(targets), np.vstack(predictions), np.vstack(baselines)
-    value = float(np.median(per_spectrum_mse(target, baseline)) / np.median(per_spectrum_mse(target, prediction)))
-    return value, folds
+    model_mse = np.median(per_spectrum_mse(target, prediction))
+    value = float(np.median(per_spectrum_mse(target, baseline)) / model_mse)
+    own = np.broadcast_to(target.mean(0), target.shape)
+    return value, folds, float(np.median(per_spectrum_mse(target, own)) / model_mse)
 
 
 def build_new_element_model(
@@ -271,7 +340,7 @@ def build_new_element_model(
     calibration, report, per_analogue = borrowed_calibration(draws)
 
     log(f"{element}: leave-one-material-out over {len(np.unique(materials))} materials")
-    loo, folds = leave_one_material_out(base, X, y, materials, element, settings, seed)
+    loo, folds, loo_own = leave_one_material_out(base, X, y, materials, element, settings, seed)
     model = tune_on_rows(base, X, y, materials, element, settings, seed)
     model.set_calibration(element, calibration, report)
 
@@ -288,6 +357,7 @@ def build_new_element_model(
         materials=len(np.unique(materials)),
         loo_eta=loo,
         loo_folds=folds,
+        loo_eta_own_mean=loo_own,
         analogue_eta={a: [d.eta for d in draws if d.element == a] for a in config.analogues},
         analogue_coverage=per_analogue,
         coverage_68=report.coverage_68,
@@ -296,3 +366,75 @@ def build_new_element_model(
         domain_flagged=float(model.domain_flag_rate_[element]),
     )
     return model, out
+
+
+#: Transfer methods compared by :func:`method_curve` (names of the new-element study, ``results/new_element``).
+CURVE_METHODS = ("tuned_desc", "head_desc", "ensemble")
+
+
+def method_curve(
+    base: XASRegressor,
+    X: np.ndarray,
+    y: np.ndarray,
+    materials: np.ndarray,
+    element: str,
+    settings: Recipe,
+    seed: int,
+    sizes: tuple[int, ...],
+    folds: int = 5,
+) -> list[dict]:
+    """η of each transfer method vs the number of training sites, material-grouped ``folds``-fold.
+
+    Every fold's test materials are predicted by models fine-tuned (``tuned_desc``), ridge-corrected
+    (``head_desc``) or both averaged (``ensemble``) on ``n`` sites drawn whole material by whole
+    material from the other folds, for each ``n`` in ``sizes`` (capped at what the fold has). The
+    pooled test predictions are scored against two baselines: the mean spectrum of each fold's ``n``
+    training sites (the usual η) and the mean of all test spectra (their own mean, stricter: what the
+    population's average would score).
+
+    Returns
+    -------
+    list of dict
+        One row per ``(method, n)``: ``method``, ``sites`` (requested ``n``), ``sites_used`` (mean over
+        folds), ``eta``, ``eta_own_mean``, ``folds``.
+    """
+    from xasflow.training.cv import fold_of
+    from xasflow.training.transfer import ResidualHead
+
+    X, y, materials = np.asarray(X, float), np.asarray(y, float), np.asarray(materials, str)
+    fold = fold_of(materials, folds, salt=f"new-element-curve-{seed}")
+    acc: dict[tuple[str, int], dict[str, list]] = {}
+    for k in range(folds):
+        test = fold == k
+        if not test.any() or (~test).sum() < MIN_SITES:
+            continue
+        Xtr, ytr, gtr = X[~test], y[~test], materials[~test]
+        for n in sizes:
+            n_use = min(n, len(Xtr))
+            pick = draw_materials(gtr, n_use, seed + 7919 * k + n)
+            tuned = tune_on_rows(base, Xtr[pick], ytr[pick], gtr[pick], element, settings, seed)
+            preds = {"tuned_desc": tuned.predict(X[test], elements=element)}
+            preds["head_desc"] = ResidualHead(base, element).fit(Xtr[pick], ytr[pick]).predict(X[test])
+            preds["ensemble"] = 0.5 * (preds["tuned_desc"] + preds["head_desc"])
+            for method, pred in preds.items():
+                slot = acc.setdefault((method, n), {"pred": [], "target": [], "base": [], "used": []})
+                slot["pred"].append(pred)
+                slot["target"].append(y[test])
+                slot["base"].append(np.broadcast_to(ytr[pick].mean(0), pred.shape))
+                slot["used"].append(int(pick.sum()))
+    rows = []
+    for (method, n), slot in acc.items():
+        target, pred = np.vstack(slot["target"]), np.vstack(slot["pred"])
+        model_mse = np.median(per_spectrum_mse(target, pred))
+        own = np.broadcast_to(target.mean(0), target.shape)
+        rows.append(
+            {
+                "method": method,
+                "sites": n,
+                "sites_used": float(np.mean(slot["used"])),
+                "eta": float(np.median(per_spectrum_mse(target, np.vstack(slot["base"]))) / model_mse),
+                "eta_own_mean": float(np.median(per_spectrum_mse(target, own)) / model_mse),
+                "folds": len(slot["used"]),
+            }
+        )
+    return rows
