@@ -11,7 +11,6 @@ needed. The set's default name is kept; the index entry gets the new η/coverage
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -19,13 +18,12 @@ from pathlib import Path
 from xasflow.data.dataset import XASDataset
 from xasflow.models.estimator import XASRegressor
 from xasflow.models.kinds import ModelKind, tuned_kind
-from xasflow.portable import portable
 from xasflow.training.config import IMPROVED
 from xasflow.training.data import load_sets
 from xasflow.training.full_data import check_full_dataset
 from xasflow.training.train import train
-from xasflow.zoo.build import UNIVERSAL_FILE, set_metrics
-from xasflow.zoo.registry import INDEX_NAME, read_index, zoo_dir
+from xasflow.zoo.build import UNIVERSAL_FILE, replace_set_model, set_metrics
+from xasflow.zoo.registry import read_index, zoo_dir
 
 
 def main() -> int:
@@ -53,15 +51,8 @@ def main() -> int:
         universal = XASRegressor.load(root / UNIVERSAL_FILE.replace(".npz", ".json"))
         model = train(tuned_kind(data.fidelity), data, IMPROVED, base=universal)
     metrics = set_metrics(model, catalog, args.set)
-    model.set_provenance(metrics=metrics)
-    model.save(root / args.set / f"{name}.npz", dtype=index["storage_dtype"])
-    entry["eta"][name] = metrics["evaluation"]["eta"]
-    entry["candidates_eta"][name] = metrics["evaluation"]["eta"]
-    entry["coverage_68"][name] = metrics["coverage_68"]
-    entry["coverage_95"][name] = metrics["coverage_95"]
     command = "python scripts/retrain_set.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    index.setdefault("retrained", []).append(command)
-    (root / INDEX_NAME).write_text(json.dumps(portable(index), indent=2, sort_keys=True) + "\n")
+    replace_set_model(root, args.set, model, metrics, command)
     print(
         f"{args.set} {name}: η {metrics['evaluation']['eta']:.2f}, coverage {metrics['coverage_68']:.1%} / "
         f"{metrics['coverage_95']:.1%}, ood flagged {metrics['ood_flagged']:.1%}"

@@ -18,7 +18,7 @@ from xasflow.training.data import carve, load_sets
 from xasflow.training.modes import evaluate
 from xasflow.training.pipeline import train_all
 from xasflow.training.train import train
-from xasflow.zoo.build import write_zoo
+from xasflow.zoo.build import replace_set_model, set_metrics, write_zoo
 from xasflow.zoo.registry import available_models, load_model
 
 QUICK = IMPROVED.with_max_epochs(4).with_ensemble(2)
@@ -103,6 +103,14 @@ def test_all_modes_end_to_end(small_catalog, tmp_path) -> None:
         and card["calibration"]["Cr"]["rows"] == card["metrics"]["evaluation"]["n"]
     )
     assert card["ensemble"]["members"] == 2 and card["data"]["Cr_FEFF"]["sizes"]["eval"] > 0
+    # One set's model replaced in place (scripts/retrain_set.py), commands recorded without machine paths.
+    retrained = trained.models[("Cr_FEFF", shipped)]
+    metrics = set_metrics(retrained, small_catalog, "Cr_FEFF")
+    replace_set_model(tmp_path / "zoo", "Cr_FEFF", retrained, metrics, f"retrain --zoo-dir {tmp_path}/zoo")
+    written = json.loads((tmp_path / "zoo" / "index.json").read_text())
+    assert written["retrained"] == ["retrain --zoo-dir zoo"]
+    assert written["sets"]["Cr_FEFF"]["eta"][shipped] == metrics["evaluation"]["eta"]
+    assert load_model("Cr", "FEFF", root=tmp_path / "zoo").is_calibrated
 
 
 def test_fine_tuning_works_on_a_copy_of_the_universal_model(small_catalog) -> None:

@@ -405,7 +405,10 @@ class XASRegressor(ParamsMixin):
             torch.set_num_threads(previous)
         return np.stack(out)
 
-    def _mean_and_member_std(self, X, elements) -> tuple[np.ndarray, np.ndarray]:
+    def member_mean_std(
+        self, X: np.ndarray, elements: Sequence[str] | str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Members' mean and (uncalibrated) standard deviation per point, each ``(n, 141)``."""
         members = self.predict_members(X, elements)
         spread = members.std(axis=0, ddof=1) if len(members) > 1 else np.zeros(members.shape[1:])
         return members.mean(axis=0), spread
@@ -424,7 +427,7 @@ class XASRegressor(ParamsMixin):
         """
         if not return_std:
             return self.predict_members(X, elements).mean(axis=0)
-        mean, spread = self._mean_and_member_std(X, elements)
+        mean, spread = self.member_mean_std(X, elements)
         return mean, self._calibrated(spread, self._labels(len(mean), elements))
 
     def _calibrated(self, spread: np.ndarray, labels: list[str]) -> np.ndarray:
@@ -454,7 +457,7 @@ class XASRegressor(ParamsMixin):
 
     def estimate(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> SpectrumEstimate:
         """Mean, calibrated std, ``ood_score`` and ``in_domain`` in one call."""
-        mean, spread = self._mean_and_member_std(X, elements)
+        mean, spread = self.member_mean_std(X, elements)
         labels = self._labels(len(mean), elements)
         score = self.domain_score(X, elements)
         return SpectrumEstimate(mean, self._calibrated(spread, labels), score, score <= 1.0)
@@ -479,7 +482,7 @@ class XASRegressor(ParamsMixin):
         y = check_matrix(y, 141, "calibration spectra")
         labels = self._labels(len(X), elements)
         groups_arr = _groups(groups, len(X))
-        mean, spread = self._mean_and_member_std(X, labels)
+        mean, spread = self.member_mean_std(X, labels)
         residual = y - mean
         self.domain_flag_rate_ = getattr(self, "domain_flag_rate_", {})
         for element in sorted(set(labels)):

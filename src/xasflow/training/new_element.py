@@ -218,7 +218,7 @@ def analogue_draws(
             config.seed + d,
         )
         # The estimator's own mean and member spread: the calibration is applied to exactly this spread.
-        mean, spread = model._mean_and_member_std(rows["X"][~train], element)
+        mean, spread = model.member_mean_std(rows["X"][~train], element)
         target = rows["y"][~train]
         out.append(
             AnalogueDraw(

@@ -187,6 +187,26 @@ def add_new_element_set(
     return index
 
 
+def replace_set_model(
+    zoo: Path, key: str, model: XASRegressor, metrics: dict[str, Any], command: str
+) -> dict[str, Any]:
+    """Replace one set's shipped model in ``zoo`` by ``model`` (retrained on changed data), under the same name.
+
+    The set's index entry gets the new η and coverage, and ``command`` is appended to the index's
+    ``retrained`` list; the rest of the zoo is copied unchanged and replaced only once complete.
+    """
+    from xasflow.zoo.registry import read_index
+
+    index = read_index(zoo)
+    entry = index["sets"][key]
+    name = entry["default"]
+    with _staged_zoo(zoo, index, copy_of=zoo) as staging:
+        _ship(model, staging / key, name, metrics, entry, index["storage_dtype"], shared_universal=False)
+        entry.setdefault("candidates_eta", {})[name] = metrics["evaluation"]["eta"]
+        index.setdefault("retrained", []).append(command)
+    return index
+
+
 @contextmanager
 def _staged_zoo(out_dir: Path, index: dict[str, Any], copy_of: Path | None = None) -> Iterator[Path]:
     """A staging folder beside ``out_dir`` (a copy of ``copy_of``) for the block to fill.
