@@ -211,15 +211,15 @@ def _synthetic(candidate, element: str, rng, correlated: bool):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from xasflow.compare import AlignConfig, Candidate, match, normalize
+    from xasflow.compare import AlignConfig, Candidate, normalize, rank
     from xasflow.compare.align import DEFAULT_OFFSET, DEFAULT_SHIFT_BOUND
-    from xasflow.compare.plot import plot_match
     from xasflow.errors import InputError
     from xasflow.fileio import atomic_open
     from xasflow.inference.predictor import Predictor
     from xasflow.io.measured import read_measured
     from xasflow.io.ranking import write_ranking
     from xasflow.io.structures import read_structure
+    from xasflow.plots.match import plot_match
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
@@ -270,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         element = relative.split("/")[0]
         spectrum = measured[relative]
         for name, (_, metric, make) in table.items():
-            result = match(spectrum, candidates[element], element, metric=metric, config=make(element, foil[relative]))
+            result = rank(spectrum, candidates[element], element, metric=metric, config=make(element, foil[relative]))
             ranks[name][relative] = [e.candidate.source for e in result.entries].index(truth) + 1
-        result = match(
+        result = rank(
             spectrum,
             candidates[element],
             element,
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         plot_match(result, args.out / f"{stem}.png", top=3)
         names = [e.candidate.source for e in result.entries]
         own = result.entries[names.index(truth)]
-        wide = match(
+        wide = rank(
             spectrum,
             [c for c in candidates[element] if c.source == truth],
             element,
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((relative, truth, names[0], own.alignment.shift, own.alignment.sigma, wide.best.alignment.shift))
         print(f"{relative:32s} own={truth:20s} " + " ".join(str(ranks[n][relative]) for n in table), file=sys.stderr)
 
-    bound = _upper_bound(candidates, truth_of, default_metric, args.draws, has_std, match)
+    bound = _upper_bound(candidates, truth_of, default_metric, args.draws, has_std, rank)
     counts = {name: sum(r == 1 for r in ranks[name].values()) for name in table}
     lines = [
         "# xasflow match on the development set",
@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                     comments="",
                 )
         lines += _model_vs_feff(
-            predicted, simulated, measured, ranks[DEFAULT_VARIANT], default_metric, default_config, foil, match
+            predicted, simulated, measured, ranks[DEFAULT_VARIANT], default_metric, default_config, foil, rank
         )
     with atomic_open(args.out / "summary.md", "w") as handle:
         handle.write("\n".join(lines))
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _model_vs_feff(predicted, simulated, measured, feff_ranks, metric, make_config, foil, match) -> list[str]:
+def _model_vs_feff(predicted, simulated, measured, feff_ranks, metric, make_config, foil, rank) -> list[str]:
     """Markdown: how far each prediction is from its FEFF spectrum, and the own-compound rank with each."""
     lines = [
         "## Model against FEFF on the reference structures",
@@ -418,22 +418,22 @@ def _model_vs_feff(predicted, simulated, measured, feff_ranks, metric, make_conf
     for relative, feff_rank in feff_ranks.items():  # the FEFF ranks are the default row of the table above
         element, truth = relative.split("/")[0], TRUTH[relative]
         config = make_config(element, foil[relative])
-        result = match(measured[relative], predicted[element], element, metric=metric, config=config)
+        result = rank(measured[relative], predicted[element], element, metric=metric, config=config)
         lines.append(f"| {relative} | {feff_rank} | {[e.candidate.source for e in result.entries].index(truth) + 1} |")
     return [*lines, ""]
 
 
-def _upper_bound(candidates, truth_of: dict[str, str], metric: str, draws: int, has_std: bool, match) -> dict:
+def _upper_bound(candidates, truth_of: dict[str, str], metric: str, draws: int, has_std: bool, rank) -> dict:
     rng = np.random.default_rng(0)
     noise, share = 0, {}
     for relative, truth in truth_of.items():
         element = relative.split("/")[0]
         own = next(c for c in candidates[element] if c.source == truth)
         synthetic = _synthetic(own, element, rng, correlated=False)
-        noise += match(synthetic, candidates[element], element, metric=metric).best.candidate.source == truth
+        noise += rank(synthetic, candidates[element], element, metric=metric).best.candidate.source == truth
         if has_std:
             hits = [
-                match(
+                rank(
                     _synthetic(own, element, rng, True), candidates[element], element, metric=metric
                 ).best.candidate.source
                 == truth

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xasflow.cli.main import main
-from xasflow.compare import AlignConfig, Candidate, align, match, mix, normalize
+from xasflow.compare import AlignConfig, Candidate, align, mix, normalize, rank
 from xasflow.compare.align import DEFAULT_OFFSET, broaden
 from xasflow.compare.normalize import NormalizedSpectrum
 from xasflow.errors import InputError
@@ -55,7 +55,7 @@ def test_alignment_recovers_shift_broadening_and_scale(cu_candidates):
 def test_match_ranks_the_generating_candidate_first(cu_candidates):
     candidate = cu_candidates["CuO_tenorite"]
     measured = _synthetic(candidate.energies, broaden(candidate.spectrum, 1.0), DEFAULT_OFFSET["Cu"], noise=0.005)
-    result = match(measured, list(cu_candidates.values()), "Cu")
+    result = rank(measured, list(cu_candidates.values()), "Cu")
     assert result.best.candidate.source == "CuO_tenorite"
     assert [e.rank for e in result.entries] == [1, 2, 3]
     assert result.entries[0].score >= result.entries[1].score >= result.entries[2].score
@@ -82,7 +82,7 @@ def test_scan_not_covering_the_window(experiment_root, cu_candidates, tmp_path):
     np.savetxt(path, np.column_stack([spectrum.energy[keep], spectrum.mu[keep]]), header="energy mu")
     measured = normalize(read_measured(path), "Cu")
     with pytest.raises(InputError, match=r"short\.txt: scan covers .* comparison window needs"):
-        match(measured, list(cu_candidates.values()), "Cu")
+        rank(measured, list(cu_candidates.values()), "Cu")
 
 
 def test_another_elements_edge(tmp_path, experiment_root):
@@ -185,7 +185,7 @@ def test_cli_match_with_simulated_spectra(experiment_root, cu_tree, tmp_path, ca
     measured = normalize(read_measured(measured_file), "Cu")
     direct = [Candidate.from_simulation(cu_tree, cu_tree / m / "POSCAR", "Cu") for m in materials]
     np.testing.assert_allclose(direct[2].spectrum, site_averaged_spectrum(cu_tree, materials[2], "Cu"))
-    assert match(measured, direct, "Cu").best.candidate.source == rows[0]["source"]
+    assert rank(measured, direct, "Cu").best.candidate.source == rows[0]["source"]
 
 
 def test_simulated_candidate_must_be_the_simulated_structure(cu_tree, tmp_path):

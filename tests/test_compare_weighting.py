@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xasflow.compare import Candidate, match
+from xasflow.compare import Candidate, rank
 from xasflow.compare.align import DEFAULT_OFFSET
 from xasflow.compare.normalize import NormalizedSpectrum
 from xasflow.compare.score import TAU_GRID, likelihood, profile_floor, rfactor_similarity
@@ -47,8 +47,8 @@ def test_std_weighting_ranks_the_true_candidate_where_the_r_factor_fails():
     from xasflow.compare import AlignConfig
 
     config = AlignConfig(sigma=0.0, scale_bounds=(0.99, 1.01))  # isolate the weighting from broadening and scale
-    unweighted = match(measured, candidates, "Cu", metric="rfactor", config=config)
-    weighted = match(measured, candidates, "Cu", metric="likelihood", config=config)
+    unweighted = rank(measured, candidates, "Cu", metric="rfactor", config=config)
+    weighted = rank(measured, candidates, "Cu", metric="likelihood", config=config)
     assert unweighted.best.candidate.source == "decoy"
     assert weighted.best.candidate.source == "true"
     assert weighted.config.weighted and not unweighted.config.weighted

@@ -39,6 +39,13 @@ def test_predictions_round_trip_with_optional_fields(records, tmp_path, suffix) 
     assert back_errors == (errors if suffix == ".json" else [])
 
 
+def test_prediction_record_round_trips_through_the_dataclass(records) -> None:
+    from xasflow.inference.predictor import Prediction
+
+    for record in records:
+        assert Prediction.from_dict(record).to_dict() == record
+
+
 def test_csv_average_row_counts_each_site_once_and_has_a_weight(records, tmp_path) -> None:
     path = tmp_path / "p.csv"
     write_predictions(path, records[:1], [])

@@ -2,6 +2,7 @@
 
 >>> import xasflow
 >>> result = xasflow.predict("Cu2O.cif", element="Cu")  # doctest: +SKIP
+>>> ranking = xasflow.match("CuO.xdi", ["CuO.cif", "Cu2O.cif"], "Cu")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "predict"]
+__all__ = ["__version__", "match", "predict"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +20,8 @@ def __getattr__(name: str) -> Any:
         from xasflow.inference.predictor import predict
 
         return predict
+    if name == "match":
+        from xasflow.compare.matching import match
+
+        return match
     raise AttributeError(f"module 'xasflow' has no attribute {name!r}")

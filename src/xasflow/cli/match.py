@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 from xasflow.cli.common import report_problem
@@ -18,8 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("measured", type=Path, help="measured spectrum: XDI, Athena project or energy/mu columns")
     parser.add_argument("structures", nargs="+", type=Path, help="candidate structure files or folders")
     parser.add_argument("--element", required=True, help="absorbing element (K edge)")
-    parser.add_argument("--out", type=Path, help="ranking CSV (with --mix also OUT_mixture.csv)")
-    parser.add_argument("--plot", type=Path, help="overlay PNG of the measurement and the top candidates")
+    parser.add_argument(
+        "--out", type=Path, help="ranking .csv (with --mix also OUT_mixture.csv) or .json (ranking, mixture and errors)"
+    )
+    parser.add_argument(
+        "--plot", type=Path, help="overlay figure (.png, .pdf or .svg) of the measurement and the top candidates"
+    )
     parser.add_argument("--top", type=int, default=3, help="candidates in the plot (default 3)")
     parser.add_argument("--mix", action="store_true", help="also fit a non-negative linear combination")
     parser.add_argument("--columns", help="column override, e.g. energy=1,mu=4 or energy=1,i0=2,itrans=3")
@@ -33,7 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shift-bound", type=float, help="half-width of the shift range, eV (default: per element)")
     parser.add_argument("--sigma", type=float, help="fixed Gaussian broadening, eV (default: fitted 0-3 eV)")
     parser.add_argument("--fidelity", default="FEFF", help="FEFF (default) or VASP")
-    parser.add_argument("--model", default=None, help="tuned | expert | universal (default: the set's best)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="tuned | expert | universal (default: the set's best), or a model card (.json) from `xasflow train`",
+    )
+    parser.add_argument("--zoo-dir", type=Path, default=None, help="model zoo folder (default: the packaged zoo)")
+    parser.add_argument("--sites", default="inequivalent", help="inequivalent (default) | all | i,j,...")
+    parser.add_argument("--symprec", type=float, default=0.01, help="symmetry tolerance in Å (default 0.01)")
     parser.add_argument(
         "--simulated",
         type=Path,
@@ -45,65 +55,57 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _match(args: argparse.Namespace) -> int:
-    from xasflow.compare import DEFAULT_METRIC, AlignConfig, Candidate, match, mix, normalize
-    from xasflow.errors import InputError, XasflowError, check_element
-    from xasflow.inference.predictor import Predictor
-    from xasflow.io.measured import read_measured
-    from xasflow.io.structures import expand_paths, read_structure
+    from xasflow.compare.matching import NoCandidateError, match
+    from xasflow.fileio import check_output_file
+    from xasflow.io.ranking import RANKING_SUFFIXES, mixture_path
+    from xasflow.plots import FIGURE_SUFFIXES
+    from xasflow.plots.match import check_top, mixture_figure_path, plot_match, plot_mixture
 
-    element = check_element(args.element)
-    if args.top < 1:
-        raise XasflowError("--top must be >= 1")
-    config = AlignConfig(offset=args.offset, shift_bound=args.shift_bound, sigma=args.sigma)
-    if config.bound(element) < 0 or (args.sigma is not None and args.sigma < 0):
-        raise XasflowError("--shift-bound and --sigma must be >= 0")
-    metric = args.metric or DEFAULT_METRIC
-    measured = normalize(read_measured(args.measured, columns=args.columns, group=args.group), element)
-
-    if args.simulated is None:
-        predictor = Predictor(fidelity=args.fidelity, model=args.model)
-        predictor.model_for(element)  # fail fast when the set has no model
-
-        def candidate(path: Path) -> Candidate:
-            prediction = predictor.predict_structure(read_structure(path), element, str(path))
-            return Candidate.from_prediction(prediction)
-
-    elif args.simulated.is_dir():
-
-        def candidate(path: Path) -> Candidate:
-            return Candidate.from_simulation(args.simulated, path, element)
-
-    else:
-        raise XasflowError(f"--simulated {args.simulated}: not a folder")
-    candidates, failures = [], 0
-    for path in expand_paths(args.structures):
-        try:
-            candidates.append(candidate(path))
-        except InputError as err:
-            report_problem(err)
-            failures += 1
-    if not candidates:
-        raise XasflowError("no usable candidate structure")
-    result = match(measured, candidates, element, metric=metric, config=config)
-    _print_ranking(result)
+    check_top(args.top)
     if args.out is not None:
-        from xasflow.io.ranking import write_ranking
-
-        write_ranking(args.out, result)
+        check_output_file(args.out, RANKING_SUFFIXES)
     if args.plot is not None:
-        from xasflow.compare.plot import plot_match
-
-        plot_match(result, args.plot, top=args.top)
-    if args.mix:
-        mixture = mix(measured, candidates, element, config=config)
-        _print_mixture(mixture)
-        if args.out is not None:
-            _write_mixture(mixture, args.out.with_name(f"{args.out.stem}_mixture.csv"))
+        check_output_file(args.plot, FIGURE_SUFFIXES)
+    try:
+        ranking = match(
+            args.measured,
+            args.structures,
+            args.element,
+            fidelity=args.fidelity,
+            model=args.model,
+            zoo_dir=args.zoo_dir,
+            sites=args.sites,
+            symprec=args.symprec,
+            metric=args.metric,
+            offset=args.offset,
+            shift_bound=args.shift_bound,
+            sigma=args.sigma,
+            columns=args.columns,
+            group=args.group,
+            simulated=args.simulated,
+            mix=args.mix,
+        )
+    except NoCandidateError as err:
+        _report(err.errors)
+        raise
+    _report(ranking.errors)
+    _print_ranking(ranking)
+    if args.out is not None:
+        ranking.write(args.out)
+    if args.plot is not None:
+        plot_match(ranking, args.plot, top=args.top)
+    if ranking.mixture is not None:
+        _print_mixture(ranking.mixture)
+        if args.out is not None and args.out.suffix.lower() == ".csv":  # a JSON ranking holds its mixture
+            ranking.mixture.write(mixture_path(args.out))
         if args.plot is not None:
-            from xasflow.compare.plot import plot_mixture
+            plot_mixture(ranking.mixture, ranking.measured.source, mixture_figure_path(args.plot))
+    return 1 if ranking.errors else 0
 
-            plot_mixture(mixture, measured.source, args.plot.with_name(f"{args.plot.stem}_mixture.png"))
-    return 1 if failures else 0
+
+def _report(errors: list[tuple[str, str]]) -> None:
+    for source, message in errors:
+        report_problem(f"{source}: {message}")
 
 
 def _print_ranking(result) -> None:
@@ -127,24 +129,3 @@ def _print_mixture(mixture) -> None:
     )
     for source, formula, fraction, std in mixture.table():
         print(f"  {formula:14s} {fraction:7.3f} ± {std:.3f}  {source}")
-
-
-def _write_mixture(mixture, path: Path) -> None:
-    from xasflow.fileio import atomic_open
-
-    with atomic_open(path, "w") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["source", "formula", "fraction", "fraction_std", "shift_eV", "sigma_eV", "scale", "r_factor"])
-        for source, formula, fraction, std in mixture.table():
-            writer.writerow(
-                [
-                    source,
-                    formula,
-                    f"{fraction:.6f}",
-                    f"{std:.6f}",
-                    f"{mixture.shift:.4f}",
-                    f"{mixture.sigma:.4f}",
-                    f"{mixture.scale:.5f}",
-                    f"{mixture.r_factor:.6f}",
-                ]
-            )

@@ -61,9 +61,9 @@ def _predict_structures(args: argparse.Namespace) -> int:
     from xasflow.inference.batch import run_batch
     from xasflow.inference.journal import Journal, RunOptions
     from xasflow.inference.predictor import check_model_name
-    from xasflow.io.figures import FIGURE_SUFFIXES
     from xasflow.io.predictions import OUTPUT_SUFFIXES, write_predictions
     from xasflow.io.structures import collect_inputs
+    from xasflow.plots import FIGURE_SUFFIXES
 
     # Everything that can be refused is refused before any structure is read.
     fidelity = check_fidelity(args.fidelity)
@@ -110,7 +110,7 @@ def _predict_structures(args: argparse.Namespace) -> int:
     if args.out is not None:
         write_predictions(args.out, result.predictions, errors)
     if args.plot is not None and result.predictions:
-        from xasflow.io.figures import plot_predictions
+        from xasflow.plots.predictions import plot_predictions
 
         plot_predictions(args.plot, result.predictions)
     journal.remove()
@@ -163,15 +163,14 @@ def _zoo_dir(args: argparse.Namespace) -> str | None:
 
 
 def _predict_features(args: argparse.Namespace) -> int:
-    import json
-
     import numpy as np
 
     from xasflow.constants import energy_grid
     from xasflow.errors import XasflowError, check_element
-    from xasflow.fileio import atomic_open, check_output_file
+    from xasflow.fileio import check_output_file
     from xasflow.inference.predictor import Predictor, model_version
     from xasflow.io.omnixas import MATRIX_SUFFIXES, read_matrix, write_matrix
+    from xasflow.io.predictions import write_feature_predictions
 
     if not args.element:
         raise XasflowError("--features needs --element")
@@ -190,22 +189,16 @@ def _predict_features(args: argparse.Namespace) -> int:
         return 0
     estimate = predictor.estimate_features(features, element)
     calibration = model.calibration_.get(element)
-    out = {
-        "element": element,
-        "fidelity": predictor.fidelity,
-        "model": model.name,
-        "model_version": model_version(model),
-        "units": "published OmniXAS units (mu x 1000)",
-        "energies": [round(float(e), 6) for e in energy_grid(element)],
-        "interval_95": round(calibration[0].z95, 4) if calibration else None,
-        "spectra": estimate.mean.tolist(),
-        "std": estimate.std.tolist(),
-        "ood_score": [round(float(v), 4) for v in estimate.ood_score],
-        "in_domain": [bool(v) for v in estimate.in_domain],
-    }
-    with atomic_open(args.out) as handle:
-        json.dump(out, handle)
-        handle.write("\n")
+    write_feature_predictions(
+        args.out,
+        element=element,
+        fidelity=predictor.fidelity,
+        model=model.name,
+        model_version=model_version(model),
+        energies=energy_grid(element),
+        interval_95=round(calibration[0].z95, 4) if calibration else None,
+        estimate=estimate,
+    )
     flagged = int(np.sum(~estimate.in_domain))
     if flagged:
         message = f"{flagged} of {len(features)} rows out of the model's training domain (see in_domain)"

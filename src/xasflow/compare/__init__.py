@@ -4,7 +4,8 @@ Needs xraylarch (``pip install 'xasflow[experiment]'``) for reading and normalis
 """
 
 from xasflow.compare.align import DEFAULT_OFFSET, DEFAULT_SHIFT_BOUND, AlignConfig, Alignment, align
-from xasflow.compare.match import Candidate, MatchEntry, MatchResult, match
+from xasflow.compare.match import Candidate, MatchEntry, Ranking, rank
+from xasflow.compare.matching import NoCandidateError, match
 from xasflow.compare.mix import MixtureResult, mix
 from xasflow.compare.normalize import NormalizedSpectrum, normalize
 from xasflow.compare.score import DEFAULT_METRIC, METRICS, score
@@ -18,12 +19,14 @@ __all__ = [
     "Alignment",
     "Candidate",
     "MatchEntry",
-    "MatchResult",
     "MixtureResult",
+    "NoCandidateError",
     "NormalizedSpectrum",
+    "Ranking",
     "align",
     "match",
     "mix",
     "normalize",
+    "rank",
     "score",
 ]

@@ -1,14 +1,19 @@
-"""Rank candidate structures by how well their predicted spectra match one measurement."""
+"""Rank candidate spectra by how well they match one measurement: the :class:`Ranking` and :func:`rank`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xasflow.compare.align import AlignConfig, Alignment, align
 from xasflow.compare.normalize import NormalizedSpectrum
 from xasflow.compare.score import DEFAULT_METRIC, METRICS, STD_METRICS, get_metric
+
+if TYPE_CHECKING:
+    from xasflow.compare.mix import MixtureResult
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class MatchEntry:
-    """One ranked candidate: its alignment, the chosen score and every metric."""
+    """One ranked candidate: its alignment, the chosen score and every similarity (``metrics``)."""
 
     rank: int
     candidate: Candidate
@@ -85,29 +90,84 @@ class MatchEntry:
     score: float
     metrics: dict[str, float]
 
+    @property
+    def source(self) -> str:
+        return self.candidate.source
+
+    @property
+    def formula(self) -> str:
+        return self.candidate.formula
+
+    @property
+    def shift_eV(self) -> float:
+        return float(self.alignment.shift)
+
+    @property
+    def sigma_eV(self) -> float:
+        return float(self.alignment.sigma)
+
+    @property
+    def scale(self) -> float:
+        return float(self.alignment.scale)
+
+    @property
+    def shift_at_bound(self) -> bool:
+        return bool(self.alignment.shift_at_bound)
+
 
 @dataclass(frozen=True)
-class MatchResult:
-    """Candidates ranked best first for one measurement."""
+class Ranking:
+    """Candidates ranked best first for one measurement, with the candidates that could not be used.
+
+    ``errors`` holds ``(source, message)`` of every candidate left out; ``mixture`` the
+    linear-combination fit when one was asked for. :meth:`to_dict` is the JSON form (see
+    :mod:`xasflow.io.ranking`), :meth:`write` writes CSV or JSON by the suffix.
+    """
 
     measured: NormalizedSpectrum
     element: str
     metric: str
     config: AlignConfig
     entries: list[MatchEntry]
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    mixture: MixtureResult | None = None
 
     @property
     def best(self) -> MatchEntry:
         return self.entries[0]
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{"element", "metric", "measured", "alignment", "ranking", "mixture", "errors"}``."""
+        from xasflow.io.ranking import ranking_record
 
-def match(
+        return ranking_record(self)
+
+    def to_frame(self):  # -> pandas.DataFrame
+        """One row per candidate, the columns of the CSV (needs pandas)."""
+        from xasflow.io.ranking import ranking_rows
+
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - pandas comes with pymatgen
+            from xasflow.errors import XasflowError
+
+            raise XasflowError("Ranking.to_frame needs pandas (pip install pandas)") from exc
+        return pd.DataFrame(ranking_rows(self))
+
+    def write(self, path: str | Path) -> None:
+        """Write ``.csv`` (the ``xasflow match --out`` table) or ``.json`` (:meth:`to_dict`), atomically."""
+        from xasflow.io.ranking import write_ranking
+
+        write_ranking(path, self)
+
+
+def rank(
     measured: NormalizedSpectrum,
     candidates: list[Candidate],
     element: str,
     metric: str = DEFAULT_METRIC,
     config: AlignConfig | None = None,
-) -> MatchResult:
+) -> Ranking:
     """Align every candidate on ``measured`` and rank them by ``metric`` (best first).
 
     With a std metric (``likelihood``) the alignment maximises the same likelihood
@@ -134,4 +194,4 @@ def match(
     entries = [
         MatchEntry(rank=i + 1, candidate=c, alignment=a, score=s, metrics=v) for i, (s, c, a, v) in enumerate(scored)
     ]
-    return MatchResult(measured=measured, element=element, metric=metric, config=config, entries=entries)
+    return Ranking(measured=measured, element=element, metric=metric, config=config, entries=entries)

@@ -10,6 +10,8 @@ points as independent and so are a lower bound when the scan is coarser than 0.2
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +53,18 @@ class MixtureResult:
             )
             for i in order
         ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{"shift_eV", "shift_std_eV", "sigma_eV", "scale", "r_factor", "components"}``."""
+        from xasflow.io.ranking import mixture_record
+
+        return mixture_record(self)
+
+    def write(self, path: str | Path) -> None:
+        """Write ``.csv`` (the ``OUT_mixture.csv`` table) or ``.json`` (:meth:`to_dict`), atomically."""
+        from xasflow.io.ranking import write_mixture
+
+        write_mixture(path, self)
 
 
 def mix(

@@ -59,66 +59,18 @@ class Prediction:
         return [s.index for s in self.sites if s.in_domain is False]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready record (the ``predictions`` entries of the JSON output)."""
-        sites = []
-        for s in self.sites:
-            site: dict[str, Any] = {
-                "index": s.index,
-                "multiplicity": s.multiplicity,
-                "weight": s.weight,
-                "spectrum": s.spectrum.tolist(),
-            }
-            if s.std is not None:
-                site.update(std=s.std.tolist(), ood_score=s.ood_score, in_domain=s.in_domain)
-            sites.append(site)
-        record: dict[str, Any] = {
-            "source": self.source,
-            "formula": self.formula,
-            "element": self.element,
-            "fidelity": self.fidelity,
-            "model": self.model,
-            "model_version": self.model_version,
-            "units": "published OmniXAS units (mu x 1000)",
-            "energies": [round(float(e), 6) for e in self.energies],
-            "sites": sites,
-            "average": self.average.tolist(),
-        }
-        if self.average_std is not None:
-            record["average_std"] = self.average_std.tolist()
-            record["interval_95"] = self.interval_95
-        return {**record, **self.extra}
+        """JSON-ready record (the ``predictions`` entries of the JSON output; see :mod:`xasflow.io.predictions`)."""
+        from xasflow.io.predictions import prediction_record
+
+        return prediction_record(self)
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Prediction:
         """Inverse of :meth:`to_dict`."""
+        from xasflow.io.predictions import prediction_fields
 
-        def array(value):
-            return None if value is None else np.asarray(value, dtype=np.float64)
-
-        return cls(
-            source=record["source"],
-            element=record["element"],
-            fidelity=record["fidelity"],
-            model=record["model"],
-            model_version=record["model_version"],
-            energies=np.asarray(record["energies"]),
-            sites=[
-                SiteSpectrum(
-                    s["index"],
-                    s["multiplicity"],
-                    s["weight"],
-                    np.asarray(s["spectrum"]),
-                    array(s.get("std")),
-                    s.get("ood_score"),
-                    s.get("in_domain"),
-                )
-                for s in record["sites"]
-            ],
-            average=np.asarray(record["average"]),
-            formula=record.get("formula", ""),
-            average_std=array(record.get("average_std")),
-            interval_95=record.get("interval_95"),
-        )
+        fields, sites = prediction_fields(record)
+        return cls(**fields, sites=[SiteSpectrum(**site) for site in sites])
 
 
 def model_version(model) -> str:
@@ -365,10 +317,15 @@ def default_predictor(
     model: str | None = None,
     sites: str | tuple[int, ...] = "inequivalent",
     symprec: float = DEFAULT_SYMPREC,
+    zoo_dir: str | None = None,
 ):
-    """A :class:`Predictor` shared by calls of :func:`predict` with the same settings (M3GNet loads once)."""
+    """A :class:`Predictor` shared by calls with the same settings (M3GNet loads once)."""
     return Predictor(
-        fidelity=fidelity, model=model, sites=sites if isinstance(sites, str) else list(sites), symprec=symprec
+        fidelity=fidelity,
+        model=model,
+        sites=sites if isinstance(sites, str) else list(sites),
+        symprec=symprec,
+        zoo_dir=zoo_dir,
     )
 
 
@@ -406,9 +363,11 @@ def predict(
         from xasflow.io.structures import read_structure
 
         source = str(structure)
-        structure = read_structure(structure)
+        structure = read_structure(structure)  # checked here, not again below
+        fresh = False
     else:
         source = structure.composition.reduced_formula
+        fresh = True
     elements, _ = predictor.elements_to_predict(structure, element, source)
-    results = [predictor.predict_structure(structure, e, source) for e in elements]
+    results = [predictor.predict_structure(structure, e, source, check=fresh) for e in elements]
     return results[0] if element is not None else results

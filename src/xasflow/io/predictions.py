@@ -1,6 +1,6 @@
 """Prediction outputs, JSON and CSV: write and read back, so results round-trip.
 
-Records are the dictionaries of :meth:`xasflow.inference.predictor.Prediction.to_dict`. Fields
+Records are the dictionaries of :func:`prediction_record` (``Prediction.to_dict``). Fields
 beyond the fixed ones travel generically (uncertainties, domain scores, ...):
 
 JSON
@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from xasflow.constants import E_STEP, N_POINTS
 from xasflow.errors import InputError, XasflowError
 from xasflow.fileio import atomic_open
@@ -43,6 +45,106 @@ _MEAN = "mean"
 FLAGS = ("ood_score", "in_domain")
 #: Columns between the head and the extra scalars.
 _FIXED = ("site", "multiplicity", "weight", "quantity")
+
+
+UNITS = "published OmniXAS units (mu x 1000)"
+
+
+def prediction_record(prediction) -> dict[str, Any]:
+    """The JSON-ready record of a :class:`~xasflow.inference.predictor.Prediction` (read by attribute)."""
+    sites = []
+    for s in prediction.sites:
+        site: dict[str, Any] = {
+            "index": s.index,
+            "multiplicity": s.multiplicity,
+            "weight": s.weight,
+            "spectrum": s.spectrum.tolist(),
+        }
+        if s.std is not None:
+            site.update(std=s.std.tolist(), ood_score=s.ood_score, in_domain=s.in_domain)
+        sites.append(site)
+    record: dict[str, Any] = {
+        "source": prediction.source,
+        "formula": prediction.formula,
+        "element": prediction.element,
+        "fidelity": prediction.fidelity,
+        "model": prediction.model,
+        "model_version": prediction.model_version,
+        "units": UNITS,
+        "energies": [round(float(e), 6) for e in prediction.energies],
+        "sites": sites,
+        "average": prediction.average.tolist(),
+    }
+    if prediction.average_std is not None:
+        record["average_std"] = prediction.average_std.tolist()
+        record["interval_95"] = prediction.interval_95
+    return {**record, **prediction.extra}
+
+
+def prediction_fields(record: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Inverse of :func:`prediction_record`: a prediction's fields and its sites' fields, arrays as numpy."""
+
+    def array(value):
+        return None if value is None else np.asarray(value, dtype=np.float64)
+
+    sites = [
+        {
+            "index": s["index"],
+            "multiplicity": s["multiplicity"],
+            "weight": s["weight"],
+            "spectrum": np.asarray(s["spectrum"]),
+            "std": array(s.get("std")),
+            "ood_score": s.get("ood_score"),
+            "in_domain": s.get("in_domain"),
+        }
+        for s in record["sites"]
+    ]
+    fields = {
+        "source": record["source"],
+        "element": record["element"],
+        "fidelity": record["fidelity"],
+        "model": record["model"],
+        "model_version": record["model_version"],
+        "energies": np.asarray(record["energies"]),
+        "average": np.asarray(record["average"]),
+        "formula": record.get("formula", ""),
+        "average_std": array(record.get("average_std")),
+        "interval_95": record.get("interval_95"),
+    }
+    return fields, sites
+
+
+def write_feature_predictions(
+    path: Path,
+    *,
+    element: str,
+    fidelity: str,
+    model: str,
+    model_version: str,
+    energies,
+    interval_95: float | None,
+    estimate,
+) -> None:
+    """The ``xasflow predict --features --out FILE.json``: mean, calibrated std and domain flags of feature rows.
+
+    ``estimate`` has ``mean``, ``std`` (n, 141), ``ood_score`` and ``in_domain`` (n,).
+    """
+    out = {
+        "element": element,
+        "fidelity": fidelity,
+        "model": model,
+        "model_version": model_version,
+        "units": UNITS,
+        "energies": [round(float(e), 6) for e in energies],
+        "interval_95": interval_95,
+        "spectra": estimate.mean.tolist(),
+        "std": estimate.std.tolist(),
+        "ood_score": [round(float(v), 4) for v in estimate.ood_score],
+        "in_domain": [bool(v) for v in estimate.in_domain],
+    }
+    with atomic_open(path) as handle:
+        json.dump(out, handle)
+        handle.write("\n")
 
 
 def check_output_path(path: Path) -> None:

@@ -17,14 +17,13 @@ from xasflow.fileio import atomic_open
 from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import reference_widths
 from xasflow.models.estimator import XASRegressor
+from xasflow.plots.report import plot_deciles, plot_eta
 from xasflow.reports.report import (
     PUBLISHED_ETA,
     FeaturizerRow,
     ResultRow,
     markdown_table,
     mode_label,
-    plot_deciles,
-    plot_eta,
     write_csv,
 )
 from xasflow.training.config import Recipe

@@ -9,24 +9,16 @@ from typing import Any
 import numpy as np
 
 from xasflow.errors import XasflowError
-from xasflow.fileio import atomic_path
-
-#: Formats the figure can be written in (by the output's suffix).
-FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+from xasflow.plots import figure_format, pyplot, save
 
 
 def plot_predictions(path: Path, predictions: Sequence[dict[str, Any]], max_lines: int = 12) -> None:
     """Site-averaged spectra on their absolute energy axes, one panel per element.
 
-    The format follows the suffix of ``path`` (one of :data:`FIGURE_SUFFIXES`).
+    The format follows the suffix of ``path`` (one of :data:`xasflow.plots.FIGURE_SUFFIXES`).
     """
-    fmt = path.suffix.lower().lstrip(".")
-    if path.suffix.lower() not in FIGURE_SUFFIXES:
-        raise XasflowError(f"{path}: a figure must end in {', '.join(FIGURE_SUFFIXES)}")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fmt = figure_format(path)
+    plt = pyplot()
 
     by_element: dict[str, list[dict[str, Any]]] = {}
     for record in predictions:
@@ -55,6 +47,4 @@ def plot_predictions(path: Path, predictions: Sequence[dict[str, Any]], max_line
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     fig.tight_layout()
-    with atomic_path(path, suffix=path.suffix) as tmp:
-        fig.savefig(tmp, dpi=120, format=fmt)
-    plt.close(fig)
+    save(fig, path, dpi=120, fmt=fmt)

@@ -1,27 +1,42 @@
-"""Overlay plots of a measurement and its best-matching or mixed predictions (PNG, written atomically)."""
+"""Overlays of a measurement and its best-matching or mixed candidates (PNG, PDF or SVG, written atomically)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from xasflow.compare.match import MatchResult
-from xasflow.compare.mix import MixtureResult
-from xasflow.fileio import atomic_path
+from xasflow.errors import XasflowError
+from xasflow.plots import figure_format, pyplot, save
+
+if TYPE_CHECKING:
+    from xasflow.compare.match import Ranking
+    from xasflow.compare.mix import MixtureResult
+
+
+def check_top(top: int) -> int:
+    """``top`` if it is a usable number of overlaid candidates (>= 1), else ``XasflowError``."""
+    if top < 1:
+        raise XasflowError("--top must be >= 1")
+    return top
+
+
+def mixture_figure_path(path: str | Path) -> Path:
+    """Where the mixture overlay of ``PLOT.png`` goes: ``PLOT_mixture.png``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_mixture{path.suffix}")
 
 
 def _axes():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    return plt, fig, ax
+    return fig, ax
 
 
-def plot_match(result: MatchResult, path: str | Path, top: int = 3) -> None:
+def plot_match(result: Ranking, path: str | Path, top: int = 3) -> None:
     """The measurement (flattened μ) and the ``top`` candidates, each aligned (±1σ band if known)."""
-    plt, fig, ax = _axes()
+    check_top(top)
+    fmt = figure_format(path)
+    fig, ax = _axes()
     measured = result.measured
     first = result.entries[0].alignment.measured_energies
     window = (measured.energy >= first[0] - 10) & (measured.energy <= first[-1] + 10)
@@ -42,14 +57,13 @@ def plot_match(result: MatchResult, path: str | Path, top: int = 3) -> None:
     ax.set_title(f"{result.element} K edge: best {top} of {len(result.entries)} candidates")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    save(fig, path, dpi=120, fmt=fmt)
 
 
 def plot_mixture(result: MixtureResult, source: str, path: str | Path) -> None:
     """The measurement, the fitted mixture and its weighted components."""
-    plt, fig, ax = _axes()
+    fmt = figure_format(path)
+    fig, ax = _axes()
     energies = result.energies + result.shift
     ax.plot(energies, result.measured, "k-", lw=2, label=f"measured: {Path(source).name}")
     ax.plot(energies, result.model, "r--", lw=1.5, label=f"mixture (R = {result.r_factor:.4f})")
@@ -62,6 +76,4 @@ def plot_mixture(result: MixtureResult, source: str, path: str | Path) -> None:
     ax.set_ylabel("normalised μ")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    save(fig, path, dpi=120, fmt=fmt)
