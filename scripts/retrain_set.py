@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from xasflow.data.dataset import XASDataset
+from xasflow.kinds import ModelKind, tuned_kind
 from xasflow.models.estimator import XASRegressor
-from xasflow.models.kinds import ModelKind, tuned_kind
 from xasflow.training.config import IMPROVED
 from xasflow.training.data import load_sets
 from xasflow.training.full_data import check_full_dataset

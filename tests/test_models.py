@@ -226,7 +226,7 @@ def test_persistence_does_not_import_the_estimator() -> None:
 
 
 def test_model_kinds_in_one_place() -> None:
-    from xasflow.models.kinds import ZOO_NAMES, ModelKind, tuned_kind
+    from xasflow.kinds import ZOO_NAMES, ModelKind, tuned_kind
 
     assert ModelKind.parse("cross-fidelity").zoo_name == "tuned" and ZOO_NAMES == ("expert", "universal", "tuned")
     assert tuned_kind("VASP") is ModelKind.CROSS_FIDELITY and tuned_kind("FEFF") is ModelKind.TUNED

@@ -12,7 +12,7 @@ from xasflow.cli.main import main
 from xasflow.data.dataset import XASDataset
 from xasflow.data.published import load_published
 from xasflow.errors import XasflowError
-from xasflow.models.kinds import ModelKind
+from xasflow.kinds import ModelKind
 from xasflow.training.config import IMPROVED, REFERENCE
 from xasflow.training.data import carve, load_sets
 from xasflow.training.modes import evaluate
@@ -201,7 +201,7 @@ def test_incomplete_full_dataset_is_rejected(data_root) -> None:
 
 
 def test_train_dispatches_by_kind_and_refuses_what_it_cannot(small_catalog) -> None:
-    from xasflow.models.kinds import ModelKind
+    from xasflow.kinds import ModelKind
     from xasflow.training.train import register, trainers
 
     assert set(trainers()) == set(ModelKind)

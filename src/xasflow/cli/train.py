@@ -88,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train one model",
         description="Train one model; prints its η on the set's evaluation subset and writes card + weights.",
     )
-    from xasflow.models.kinds import ModelKind
+    from xasflow.kinds import ModelKind
 
     parser.add_argument("--mode", required=True, choices=tuple(k.value for k in ModelKind))
     parser.add_argument("--element", help="element of the set (not needed for --mode universal)")
@@ -104,8 +104,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from xasflow.errors import XasflowError, check_element, check_fidelity
+    from xasflow.kinds import ModelKind
     from xasflow.models.estimator import XASRegressor
-    from xasflow.models.kinds import ModelKind
     from xasflow.training.modes import evaluate, for_set
     from xasflow.training.train import train
 

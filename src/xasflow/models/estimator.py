@@ -21,13 +21,13 @@ import torch
 from xasflow.constants import ELEMENTS
 from xasflow.data.splits import grouped_split
 from xasflow.errors import InputError, XasflowError, check_element, check_fidelity
+from xasflow.kinds import ModelKind
 from xasflow.models.calibration import Calibration, CoverageReport, cross_fitted_coverage, fit_calibration
 from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import ModelConfig
 from xasflow.models.domain import K_NEIGHBOURS, DomainReference, cross_fitted_flag_rate
 from xasflow.models.elements import ELEMENT_PROPERTIES, descriptor_matrix
 from xasflow.models.fitting import Batch, History, TrainConfig, train_network
-from xasflow.models.kinds import ModelKind
 from xasflow.models.network import SpectrumMLP, output_basis
 from xasflow.models.params import ParamsMixin
 from xasflow.models.persistence import FittedState, build_card, card_params, fitted_state, read_model, save_model
@@ -120,7 +120,7 @@ class XASRegressor(ParamsMixin):
     element, fidelity
         The set the model predicts (default element of conditioned models).
     kind
-        How the model was trained, a :class:`~xasflow.models.kinds.ModelKind` (recorded in the card).
+        How the model was trained, a :class:`~xasflow.kinds.ModelKind` (recorded in the card).
     featurizer
         The features the model takes (name, version, parameters); default: the published M3GNet rows.
     """

@@ -29,9 +29,9 @@ from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import score
 from xasflow.fileio import atomic_path
 from xasflow.io.omnixas import material_ids, ml_data_path
+from xasflow.kinds import ZOO_NAMES, ModelKind, tuned_kind
 from xasflow.models.config import reference_widths
 from xasflow.models.estimator import XASRegressor
-from xasflow.models.kinds import ZOO_NAMES, ModelKind, tuned_kind
 from xasflow.training.candidates import get_candidate
 from xasflow.training.config import Recipe
 

@@ -1,6 +1,6 @@
 """The four kinds of the paper: expert, universal, tuned (hierarchical transfer) and cross-fidelity.
 
-Each trainer is registered for its :class:`~xasflow.models.kinds.ModelKind`; train through
+Each trainer is registered for its :class:`~xasflow.kinds.ModelKind`; train through
 :func:`xasflow.training.train.train`.
 
 Every mode fits an ensemble on the set's fitting + early-stopping rows (each member early-stops on its own
@@ -19,10 +19,10 @@ from xasflow.constants import ELEMENTS
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import Scores, score
 from xasflow.io.omnixas import material_ids
+from xasflow.kinds import ModelKind, tuned_kind
 from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import reference_widths
 from xasflow.models.estimator import XASRegressor
-from xasflow.models.kinds import ModelKind, tuned_kind
 from xasflow.models.provenance import Provenance
 from xasflow.training.config import Recipe
 from xasflow.training.data import SetData, Subset

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from xasflow.kinds import ModelKind, tuned_kind
 from xasflow.models.estimator import XASRegressor
-from xasflow.models.kinds import ModelKind, tuned_kind
 from xasflow.training.config import Recipe
 from xasflow.training.data import SetCatalog
 from xasflow.training.modes import for_set

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from xasflow.fileio import atomic_path
-from xasflow.models.kinds import ZOO_NAMES as KIND_ZOO_NAMES
+from xasflow.kinds import ZOO_NAMES as KIND_ZOO_NAMES
+from xasflow.kinds import ModelKind
 from xasflow.portable import portable_command
 from xasflow.training.candidates import PUBLISHED, get_candidate
 
@@ -73,7 +74,7 @@ def grid_of(set_cells: Sequence[Cell]) -> list[Run]:
     Empty when the published recipe's expert was not run (no comparison possible).
     """
     published = [c for c in set_cells if c.candidate == PUBLISHED and c.feature == "m3gnet"]
-    if not any(c.mode == "expert" for c in published):
+    if not any(c.mode == ModelKind.EXPERT for c in published):
         return []
     runs = set.intersection(*(set(c.eta) for c in published))
     return sorted(runs)
@@ -207,7 +208,7 @@ def write_report(
     seconds: dict[str, float] = defaultdict(float)
     fits: set[tuple] = set()
     for r in results:
-        fit = (r["mode"], r["candidate"], r["fold"], r["seed"]) if r["mode"] == "universal" else id(r)
+        fit = (r["mode"], r["candidate"], r["fold"], r["seed"]) if r["mode"] == ModelKind.UNIVERSAL else id(r)
         if fit not in fits:  # one universal fit is recorded once per FEFF set
             fits.add(fit)
             seconds[r["mode"]] += float(r.get("seconds", 0.0))

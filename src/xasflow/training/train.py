@@ -1,7 +1,7 @@
 """The one way to train a model of record: ``train(kind, data, recipe)``, backed by a per-kind registry.
 
 Every command, the zoo build and the scripts train through :func:`train`. A kind
-(:class:`~xasflow.models.kinds.ModelKind`) is trained by the function registered for it with
+(:class:`~xasflow.kinds.ModelKind`) is trained by the function registered for it with
 :func:`register`; the four kinds of the paper register in :mod:`xasflow.training.modes`. Adding a kind is a
 member of ``ModelKind`` and one module whose trainer is decorated with ``@register(ModelKind.NEW)`` (and
 imported in :data:`TRAINER_MODULES`).
@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from xasflow.errors import XasflowError
+from xasflow.kinds import ModelKind
 from xasflow.models.estimator import XASRegressor
-from xasflow.models.kinds import ModelKind
 from xasflow.training.config import Recipe
 from xasflow.training.data import SetData
 
@@ -67,7 +67,7 @@ def train(
     Parameters
     ----------
     kind
-        A :class:`~xasflow.models.kinds.ModelKind` or its name.
+        A :class:`~xasflow.kinds.ModelKind` or its name.
     data
         One set (expert, tuned, cross-fidelity) or the sets of a universal model.
     recipe

@@ -17,9 +17,9 @@ import numpy as np
 
 from xasflow.constants import ELEMENTS
 from xasflow.errors import XasflowError
+from xasflow.kinds import ModelKind
 from xasflow.models.estimator import XASRegressor
 from xasflow.models.fitting import TrainConfig
-from xasflow.models.kinds import ModelKind
 from xasflow.training.config import Recipe
 
 #: Below this many materials, early-stopping shares are carved by row (a material cannot be split otherwise).

@@ -12,8 +12,8 @@ from typing import Any
 
 from xasflow import __version__
 from xasflow.errors import XasflowError
+from xasflow.kinds import ZOO_NAMES, ModelKind
 from xasflow.models.estimator import XASRegressor
-from xasflow.models.kinds import ZOO_NAMES, ModelKind
 from xasflow.portable import portable
 from xasflow.training.data import SetCatalog
 from xasflow.training.modes import evaluate
