@@ -24,6 +24,7 @@ import numpy as np
 
 from xasflow.errors import XasflowError
 from xasflow.fileio import atomic_open
+from xasflow.portable import portable_path
 from xasflow.training.config import transfer_recipe
 from xasflow.training.new_element import (
     DEFAULT_ANALOGUES,
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         model.set_provenance(
             data={
                 f"{element}_FEFF": {
-                    "source": str(args.campaign),
+                    "source": portable_path(str(args.campaign)),
                     "simulated_sites": report.sites,
                     "materials": report.materials,
                     "site_ids": dataset.ids.tolist(),

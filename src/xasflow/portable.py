@@ -17,7 +17,12 @@ _ABSOLUTE = re.compile(r"(?:(?<=^)|(?<=[\s='\"]))(/[^\s'\"]+)")
 
 
 def portable_path(path: str, base: str | os.PathLike[str] | None = None) -> str:
-    """``path`` relative to ``base`` (default: the working folder) when under it, else its file name."""
+    """``path`` relative to ``base`` (default: the working folder) when under it, else its file name.
+
+    A relative ``path`` is returned unchanged.
+    """
+    if not Path(path).is_absolute():
+        return str(path)
     base_path = Path(base if base is not None else Path.cwd()).resolve()
     target = Path(path)
     try:
