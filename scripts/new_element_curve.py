@@ -25,8 +25,8 @@ from xasflow.constants import ELEMENTS
 from xasflow.data.published import published_rows
 from xasflow.errors import XasflowError
 from xasflow.fileio import atomic_open
+from xasflow.training.config import transfer_recipe
 from xasflow.training.new_element import CURVE_METHODS, campaign_rows, method_curve, pretrain_published
-from xasflow.training.transfer import TransferSettings
 
 
 def _cell(values: list[float]) -> str:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    settings = TransferSettings(members=5)
+    settings = transfer_recipe(members=5)
     command = "python scripts/new_element_curve.py " + " ".join(sys.argv[1:] if argv is None else argv)
     published = {e: r for e in ELEMENTS if (r := published_rows(args.data_dir, e, args.reserved)) is not None}
     rows = {el: campaign_rows(args.campaign, el, args.reserved) for el in args.elements}

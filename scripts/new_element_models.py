@@ -24,36 +24,16 @@ import numpy as np
 
 from xasflow.errors import XasflowError
 from xasflow.fileio import atomic_open
-from xasflow.simulation.cards import present_name
-from xasflow.training.new_element import DEFAULT_ANALOGUES, NewElementConfig, build_new_element_model, campaign_rows
-from xasflow.training.transfer import TransferSettings
+from xasflow.portable import portable_path
+from xasflow.training.config import transfer_recipe
+from xasflow.training.new_element import (
+    DEFAULT_ANALOGUES,
+    NewElementConfig,
+    build_new_element_model,
+    campaign_card_set,
+    campaign_rows,
+)
 from xasflow.zoo.build import add_new_element_set
-
-
-def _card_set(campaign: Path, element: str, site_ids: list[str]) -> dict:
-    """The card set(s) of the sites, from their markers: fingerprints, present names, sites per set."""
-    from collections import Counter
-
-    from xasflow.io.omnixas import parse_site_id
-    from xasflow.simulation.output import MARKER, read_marker, site_dir
-
-    count: Counter = Counter()
-    recorded: dict[str, str] = {}
-    for site_id in site_ids:
-        material, site = parse_site_id(site_id)
-        marker = read_marker(site_dir(campaign, element, material, site))
-        if marker is None:
-            raise XasflowError(f"{campaign}: {site_id} has no {MARKER}; its card set is unknown")
-        count[marker.get("fingerprint")] += 1
-        recorded[marker.get("fingerprint")] = marker.get("card_set")
-    prints = sorted(count, key=lambda f: -count[f])
-    present = [present_name(f, recorded[f]) for f in prints]
-    return {
-        "name": " + ".join(present),
-        "fingerprint": "+".join(prints),
-        "recorded_as": " + ".join(recorded[f] for f in prints),
-        "sites_by_set": {name: count[f] for name, f in zip(present, prints, strict=True)},
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    settings = TransferSettings(members=5)
+    settings = transfer_recipe(members=5)
     command = "python scripts/new_element_models.py " + " ".join(sys.argv[1:] if argv is None else argv)
     results = {"command": command, "settings": settings.as_dict(), "analogues": args.analogues, "elements": {}}
     for element in args.elements:
@@ -85,35 +65,37 @@ def main(argv: list[str] | None = None) -> int:
         model, report = build_new_element_model(
             X, dataset.spectra, dataset.material_ids, args.data_dir, args.reserved, config, cache=args.cache
         )
-        card_set = _card_set(args.campaign, element, dataset.ids.tolist())
+        card_set = campaign_card_set(args.campaign, element, dataset.ids.tolist())
         transfer = (
             "descriptor-coded universal ensemble (Z, K-edge energy, d count; 5 members) pretrained on the published "
             f"FEFF val spectra of the other elements, fine-tuned on the {report.sites} simulated {element} sites"
         )
-        model.provenance_.data = {
-            f"{element}_FEFF": {
-                "source": str(args.campaign),
-                "simulated_sites": report.sites,
-                "materials": report.materials,
-                "site_ids": dataset.ids.tolist(),
-                "card_set": card_set,
-                "feff": dataset.metadata.get("feff"),
-                "sites_per_hour_sustained": summary.get("sites_per_hour_sustained"),
-            }
-        }
-        model.provenance_.pretraining = {
-            "model": "descriptor-coded universal ensemble (xasflow.training.new_element.pretrain_published)",
-            "data": "published FEFF val rows of every element with spectra, reserved materials removed",
-            "seed": args.seed,
-        }
-        model.provenance_.baseline_spectrum = tuple(float(v) for v in dataset.spectra.mean(0))
-        model.provenance_.recipe = {
-            "name": "new-element transfer",
-            "transfer": transfer,
-            "calibration": f"borrowed: {args.draws} few-site transfers of {report.sites} rows on each analogue "
-            f"({', '.join(args.analogues)}), coverage leave-one-analogue-out",
-            "domain": f"{element} published FEFF val feature rows (reserved materials removed)",
-        }
+        model.set_provenance(
+            data={
+                f"{element}_FEFF": {
+                    "source": portable_path(str(args.campaign)),
+                    "simulated_sites": report.sites,
+                    "materials": report.materials,
+                    "site_ids": dataset.ids.tolist(),
+                    "card_set": card_set,
+                    "feff": dataset.metadata.get("feff"),
+                    "sites_per_hour_sustained": summary.get("sites_per_hour_sustained"),
+                }
+            },
+            pretraining={
+                "model": "descriptor-coded universal ensemble (xasflow.training.new_element.pretrain_published)",
+                "data": "published FEFF val rows of every element with spectra, reserved materials removed",
+                "seed": args.seed,
+            },
+            baseline_spectrum=tuple(float(v) for v in dataset.spectra.mean(0)),
+            recipe={
+                "name": "new-element transfer",
+                "transfer": transfer,
+                "calibration": f"borrowed: {args.draws} few-site transfers of {report.sites} rows on each analogue "
+                f"({', '.join(args.analogues)}), coverage leave-one-analogue-out",
+                "domain": f"{element} published FEFF val feature rows (reserved materials removed)",
+            },
+        )
         metrics = {
             "protocol": "leave-one-material-out over the simulated sites (baseline: mean of the training sites)",
             "evaluation": {"eta": report.loo_eta},

@@ -23,52 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from xasflow.data.published import load_published
-from xasflow.data.reserved import default_reserved_dir, reserved_materials
-from xasflow.data.splits import grouped_split
+from xasflow.data.reserved import default_reserved_dir
 from xasflow.evaluation.metrics import eta
-from xasflow.io.omnixas import material_ids
-from xasflow.training.transfer import ResidualHead, TransferSettings, fine_tune, pretrain, train_expert
-
-ELEMENTS = ("Ti", "V", "Cr", "Co", "Ni", "Cu")
-KS = (0, 10, 30, 100, 300, -1)  # -1: all non-test rows of the element
-TEST_FRACTION = 0.25
-METHODS = {
-    "expert": "expert MLP from scratch on the k rows",
-    "expert_ridge": "ridge regression from scratch on the k rows (standardised features, penalty by leave-one-out)",
-    "tuned_onehot": "universal (element one-hot, unseen slot for the new element) fine-tuned on the k rows",
-    "retrained_onehot": "universal (one-hot) retrained from scratch on the other elements + the k rows",
-    "tuned_desc": "universal with element descriptors (Z, K-edge energy, d count) fine-tuned on the k rows",
-    "head_desc": "descriptor universal, frozen; ridge head on its last hidden layer learns the residual",
-    "ensemble": "mean of tuned_desc and head_desc",
-}
-
-
-def load_rows(root: Path, element: str, reserved_dir: Path | None) -> dict:
-    data = load_published(root, element, "FEFF", splits=("val",))
-    reserved = reserved_materials(reserved_dir, element)
-    materials = material_ids(data.ids)
-    keep = ~np.isin(materials, sorted(reserved))
-    return {
-        "ids": data.ids[keep],
-        "X": data.features["m3gnet"][keep],
-        "y": data.spectra[keep],
-        "materials": materials[keep],
-        "reserved_dropped": int((~keep).sum()),
-    }
-
-
-def test_split(rows: dict) -> np.ndarray:
-    return grouped_split(rows["materials"], {"pool": 1 - TEST_FRACTION, "test": TEST_FRACTION}, seed=0) == "test"
-
-
-def draw_order(materials: np.ndarray, seed: int) -> np.ndarray:
-    """Pool rows material by material in a seeded order; the first k rows are the k-row draw (nested in k)."""
-    unique = np.unique(materials)
-    order = np.random.default_rng(1000 + seed).permutation(unique)
-    rank = {m: r for r, m in enumerate(order)}
-    inner = np.random.default_rng(2000 + seed).permutation(len(materials))
-    return inner[np.argsort([rank[materials[i]] for i in inner], kind="stable")]
+from xasflow.reports.new_element import write_report
+from xasflow.training.config import transfer_recipe
+from xasflow.training.transfer import ResidualHead, expert_on_rows, pretrain, tune_on_rows
+from xasflow.training.transfer_study import ELEMENTS, KS, TEST_FRACTION, draw_order, load_rows, ridge_expert, test_split
 
 
 def cached(path: Path, build):
@@ -81,15 +41,6 @@ def cached(path: Path, build):
         pickle.dump(obj, handle)
     os.replace(tmp, path)
     return obj
-
-
-def ridge_expert(X: np.ndarray, y: np.ndarray):
-    """Linear ridge from standardised features to spectra, penalty by leave-one-out (a from-scratch baseline)."""
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 5, 15))).fit(X, y)
 
 
 def _add_ridge(path: Path, r: dict, sel: np.ndarray, Xt, yt, baseline) -> None:
@@ -105,7 +56,7 @@ def _add_ridge(path: Path, r: dict, sel: np.ndarray, Xt, yt, baseline) -> None:
 
 
 def run(args) -> None:
-    settings = TransferSettings(members=args.members, max_epochs=args.max_epochs, few_max_epochs=args.few_max_epochs)
+    settings = transfer_recipe(members=args.members, max_epochs=args.max_epochs, few_max_epochs=args.few_max_epochs)
     reserved_dir = default_reserved_dir(args.data_dir)
     rows = {e: load_rows(args.data_dir, e, reserved_dir) for e in ELEMENTS}
     cache = args.cache
@@ -160,12 +111,12 @@ def run(args) -> None:
                     preds["tuned_onehot"] = uni_onehot.predict(Xt, elements=element)
                     preds["tuned_desc"] = uni_desc.predict(Xt, elements=element)
                 else:
-                    preds["expert"] = train_expert(Xk, yk, gk, element, settings, seed).predict(Xt)
+                    preds["expert"] = expert_on_rows(Xk, yk, gk, element, settings, seed).predict(Xt)
                     preds["expert_ridge"] = np.clip(ridge_expert(Xk, yk).predict(Xt), 0, None)
-                    preds["tuned_onehot"] = fine_tune(uni_onehot, Xk, yk, gk, element, settings, seed).predict(
+                    preds["tuned_onehot"] = tune_on_rows(uni_onehot, Xk, yk, gk, element, settings, seed).predict(
                         Xt, elements=element
                     )
-                    tuned = fine_tune(uni_desc, Xk, yk, gk, element, settings, seed)
+                    tuned = tune_on_rows(uni_desc, Xk, yk, gk, element, settings, seed)
                     preds["tuned_desc"] = tuned.predict(Xt, elements=element)
                     head = ResidualHead(uni_desc, element).fit(Xk, yk)
                     preds["head_desc"] = head.predict(Xt)
@@ -218,12 +169,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.report_only:
         run(args)
-    from new_element_report import write_report
-
     write_report(args.cache, args.out, " ".join(["python", "scripts/new_element_study.py", *(argv or sys.argv[1:])]))
     return 0
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).parent))
     sys.exit(main())

@@ -25,14 +25,13 @@ from xasflow.active.learner import Campaign, HeldOut, LearnConfig, TransferRefit
 from xasflow.active.oracles import ReplayOracle
 from xasflow.active.pool import Pool
 from xasflow.data.reserved import default_reserved_dir, reserved_materials
-from xasflow.training.transfer import TransferSettings, pretrain
-
-sys.path.insert(0, str(Path(__file__).parent))
-from new_element_study import ELEMENTS, load_rows, test_split
+from xasflow.training.config import transfer_recipe
+from xasflow.training.transfer import pretrain
+from xasflow.training.transfer_study import ELEMENTS, load_rows, test_split
 
 
 def run(args) -> dict:
-    settings = TransferSettings(members=args.members)
+    settings = transfer_recipe(members=args.members)
     reserved_dir = default_reserved_dir(args.data_dir)
     rows = {e: load_rows(args.data_dir, e, reserved_dir) for e in ELEMENTS}
     r = rows[args.element]

@@ -11,19 +11,19 @@ needed. The set's default name is kept; the index entry gets the new η/coverage
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
 
 from xasflow.data.dataset import XASDataset
+from xasflow.kinds import ModelKind, tuned_kind
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.config import IMPROVED
 from xasflow.training.data import load_sets
 from xasflow.training.full_data import check_full_dataset
-from xasflow.training.modes import fine_tune, train_expert
-from xasflow.zoo.build import UNIVERSAL_FILE, _metrics
-from xasflow.zoo.registry import INDEX_NAME, read_index, zoo_dir
+from xasflow.training.train import train
+from xasflow.zoo.build import UNIVERSAL_FILE, replace_set_model, set_metrics
+from xasflow.zoo.registry import read_index, zoo_dir
 
 
 def main() -> int:
@@ -45,20 +45,14 @@ def main() -> int:
         full[dataset.name] = dataset
     catalog = load_sets(args.data_dir, seed=0, full=full, reserved=reserved)
     data = catalog.sets[args.set]
-    if name == "expert":
-        model = train_expert(data, IMPROVED)
+    if name == ModelKind.EXPERT.zoo_name:
+        model = train(ModelKind.EXPERT, data, IMPROVED)
     else:
-        model = fine_tune(XASRegressor.load(root / UNIVERSAL_FILE.replace(".npz", ".json")), data, IMPROVED)
-    metrics = _metrics(model, catalog, args.set)
-    model.provenance_.metrics = metrics
-    model.save(root / args.set / f"{name}.npz", dtype=index["storage_dtype"])
-    entry["eta"][name] = metrics["evaluation"]["eta"]
-    entry["candidates_eta"][name] = metrics["evaluation"]["eta"]
-    entry["coverage_68"][name] = metrics["coverage_68"]
-    entry["coverage_95"][name] = metrics["coverage_95"]
+        universal = XASRegressor.load(root / UNIVERSAL_FILE.replace(".npz", ".json"))
+        model = train(tuned_kind(data.fidelity), data, IMPROVED, base=universal)
+    metrics = set_metrics(model, catalog, args.set)
     command = "python scripts/retrain_set.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    index.setdefault("retrained", []).append(command)
-    (root / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    replace_set_model(root, args.set, model, metrics, command)
     print(
         f"{args.set} {name}: η {metrics['evaluation']['eta']:.2f}, coverage {metrics['coverage_68']:.1%} / "
         f"{metrics['coverage_95']:.1%}, ood flagged {metrics['ood_flagged']:.1%}"

@@ -11,6 +11,26 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XASFLOW_TEST_SHARED", REPO.parent / "shared"))
 
 
+#: Fixtures whose use marks a test (markers registered in pyproject.toml; ``-m "not slow"`` etc.).
+FIXTURE_MARKERS = {
+    "data_root": ("data",),
+    "models_root": ("data",),
+    "experiment_root": ("data", "larch"),
+    "feff10": ("feff", "slow"),
+    "fe_model": ("slow",),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test by the fixtures it uses (directly or through other fixtures)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, markers in FIXTURE_MARKERS.items():
+            if fixture in names:
+                for marker in markers:
+                    item.add_marker(marker)
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
         message = f"test data missing: {path} (set XASFLOW_TEST_SHARED to the shared/ folder)"
@@ -68,3 +88,11 @@ def m3gnet():
 def experiment_root() -> Path:
     """The measured reference spectra (``shared/data/experiment``, XDI files per element)."""
     return _require(SHARED / "data" / "experiment")
+
+
+@pytest.fixture(scope="session")
+def feff10():
+    """The feff10-rs module (the feff extra, a test dependency: a missing install fails loudly, never skips)."""
+    import feff10
+
+    return feff10

@@ -13,9 +13,10 @@ from xasflow.active.oracles import ReplayOracle
 from xasflow.active.pool import Pool
 from xasflow.data.reserved import reserved_materials
 from xasflow.errors import XasflowError
-from xasflow.training.transfer import TransferSettings, pretrain
+from xasflow.training.config import transfer_recipe
+from xasflow.training.transfer import pretrain
 
-SETTINGS = TransferSettings(hidden=(16,), max_epochs=3, few_max_epochs=3, patience=2, few_patience=2, members=2)
+SETTINGS = transfer_recipe(hidden=(16,), max_epochs=3, few_max_epochs=3, patience=2, few_patience=2, members=2)
 
 
 def _rows(n: int, shift: float, seed: int):

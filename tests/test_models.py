@@ -183,3 +183,52 @@ def test_warm_start_continues_from_the_weights() -> None:
     model.fit(X[:60], y[:60])
     # One epoch at a tiny learning rate barely moves a warm-started ensemble (a fresh one would differ).
     assert np.allclose(model.predict(X[60:]), before, atol=0.05)
+
+
+def test_loaded_model_clones_without_learned_state_and_owns_its_provenance(tmp_path) -> None:
+    from xasflow.models import Provenance, check_is_fitted
+
+    model = _fit().set_provenance(Provenance(data={"Cu_FEFF": {"rows": 60}}))
+    model.set_provenance(metrics={"eta": 1.0})
+    assert model.provenance_.data == {"Cu_FEFF": {"rows": 60}} and model.provenance_.metrics == {"eta": 1.0}
+    loaded = XASRegressor.load(model.save(tmp_path / "m.npz"))
+    assert loaded.provenance_.metrics == {"eta": 1.0} and loaded.card_source_.kind == "expert"
+    fresh = clone(loaded)
+    assert fresh.get_params() == loaded.get_params()
+    assert not hasattr(fresh, "provenance_") and not hasattr(fresh, "card_source_")
+    with pytest.raises(XasflowError, match="not trained"):
+        check_is_fitted(fresh)
+    check_is_fitted(loaded)
+
+
+def test_relabelled_copy_of_an_element_free_model() -> None:
+    X, y = _toy()
+    model = XASRegressor(**{**FAST, "element": None}).fit(X[:60], y[:60])
+    copy = model.relabelled("Ni", "FEFF")
+    assert copy.element == "Ni" and set(copy.domain_) == {"Ni"} and copy.calibration_ == {}
+    assert model.element is None and set(model.domain_) == {"*"}
+    assert copy.hidden_features(X[:3]).shape == (3, 3 * 16)
+
+
+def test_persistence_does_not_import_the_estimator() -> None:
+    """No import circle: the estimator imports persistence, persistence names the estimator only for typing."""
+    import ast
+    import inspect
+
+    from xasflow.models import persistence
+
+    tree = ast.parse(inspect.getsource(persistence))
+    typing_only = {id(n) for node in tree.body if isinstance(node, ast.If) for n in ast.walk(node)}
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and id(node) not in typing_only
+    }
+    assert "xasflow.models.estimator" not in imported
+
+
+def test_model_kinds_in_one_place() -> None:
+    from xasflow.kinds import ZOO_NAMES, ModelKind, tuned_kind
+
+    assert ModelKind.parse("cross-fidelity").zoo_name == "tuned" and ZOO_NAMES == ("expert", "universal", "tuned")
+    assert tuned_kind("VASP") is ModelKind.CROSS_FIDELITY and tuned_kind("FEFF") is ModelKind.TUNED
+    with pytest.raises(XasflowError, match="unknown model kind"):
+        ModelKind.parse("hybrid")

@@ -11,6 +11,7 @@ import pytest
 
 from xasflow.errors import XasflowError
 from xasflow.models.calibration import coverage
+from xasflow.training.config import transfer_recipe
 from xasflow.training.new_element import (
     AnalogueDraw,
     NewElementConfig,
@@ -18,10 +19,9 @@ from xasflow.training.new_element import (
     build_new_element_model,
     draw_materials,
 )
-from xasflow.training.transfer import TransferSettings
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = TransferSettings(hidden=(16,), members=2, max_epochs=4, few_max_epochs=6, patience=2, few_patience=3)
+TINY = transfer_recipe(hidden=(16,), members=2, max_epochs=4, few_max_epochs=6, patience=2, few_patience=3)
 
 
 def test_draw_takes_whole_materials_up_to_n_rows():

@@ -7,8 +7,6 @@ import os
 import shutil
 from pathlib import Path
 
-# FEFF10 is a test dependency (the dev extra): a missing install must fail loudly, never skip.
-import feff10  # noqa: F401
 import numpy as np
 import pytest
 
@@ -64,7 +62,7 @@ def inputs(tmp_path_factory, cu_tree: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def campaign(tmp_path_factory, inputs: Path) -> tuple[Path, int, str]:
+def campaign(tmp_path_factory, inputs: Path, feff10) -> tuple[Path, int, str]:
     """``xasflow simulate`` on the inputs with the published cards, one local Dask worker."""
     out = tmp_path_factory.mktemp("campaign")
     with pytest.MonkeyPatch.context() as patch:  # module scope: the variable must not leak into later tests
@@ -144,7 +142,7 @@ def test_plan_lists_sites_with_estimates_and_runs_nothing(cu_tree: Path, tmp_pat
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(feff10):
     from xasflow.parallel import dask_client
 
     with dask_client(1) as client:

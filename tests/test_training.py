@@ -12,11 +12,13 @@ from xasflow.cli.main import main
 from xasflow.data.dataset import XASDataset
 from xasflow.data.published import load_published
 from xasflow.errors import XasflowError
+from xasflow.kinds import ModelKind
 from xasflow.training.config import IMPROVED, REFERENCE
 from xasflow.training.data import carve, load_sets
-from xasflow.training.modes import evaluate, fine_tune, train_expert, train_universal
+from xasflow.training.modes import evaluate
 from xasflow.training.pipeline import train_all
-from xasflow.zoo.build import write_zoo
+from xasflow.training.train import train
+from xasflow.zoo.build import replace_set_model, set_metrics, write_zoo
 from xasflow.zoo.registry import available_models, load_model
 
 QUICK = IMPROVED.with_max_epochs(4).with_ensemble(2)
@@ -101,14 +103,22 @@ def test_all_modes_end_to_end(small_catalog, tmp_path) -> None:
         and card["calibration"]["Cr"]["rows"] == card["metrics"]["evaluation"]["n"]
     )
     assert card["ensemble"]["members"] == 2 and card["data"]["Cr_FEFF"]["sizes"]["eval"] > 0
+    # One set's model replaced in place (scripts/retrain_set.py), commands recorded without machine paths.
+    retrained = trained.models[("Cr_FEFF", shipped)]
+    metrics = set_metrics(retrained, small_catalog, "Cr_FEFF")
+    replace_set_model(tmp_path / "zoo", "Cr_FEFF", retrained, metrics, f"retrain --zoo-dir {tmp_path}/zoo")
+    written = json.loads((tmp_path / "zoo" / "index.json").read_text())
+    assert written["retrained"] == ["retrain --zoo-dir zoo"]
+    assert written["sets"]["Cr_FEFF"]["eta"][shipped] == metrics["evaluation"]["eta"]
+    assert load_model("Cr", "FEFF", root=tmp_path / "zoo").is_calibrated
 
 
 def test_fine_tuning_works_on_a_copy_of_the_universal_model(small_catalog) -> None:
     recipe = dataclasses.replace(REFERENCE.with_max_epochs(3).with_ensemble(2), condition_universal=True)
-    universal = train_universal(small_catalog.feff(), recipe)
+    universal = train(ModelKind.UNIVERSAL, small_catalog.feff(), recipe)
     data = small_catalog.sets["Cr_FEFF"]
     before = universal.predict(data.eval.X, elements="Cr")
-    tuned = fine_tune(universal, data, recipe)
+    tuned = train(ModelKind.TUNED, data, recipe, base=universal)
     # Fine-tuning changes a copy: the universal ensemble is untouched.
     assert np.array_equal(universal.predict(data.eval.X, elements="Cr"), before)
     assert universal.networks_[0] is not tuned.networks_[0]
@@ -118,8 +128,8 @@ def test_fine_tuning_works_on_a_copy_of_the_universal_model(small_catalog) -> No
 
 def test_expert_training_is_deterministic(small_catalog) -> None:
     data = small_catalog.sets["Cr_FEFF"]
-    a = train_expert(data, QUICK).predict(data.eval.X)
-    b = train_expert(data, QUICK).predict(data.eval.X)
+    a = train(ModelKind.EXPERT, data, QUICK).predict(data.eval.X)
+    b = train(ModelKind.EXPERT, data, QUICK).predict(data.eval.X)
     assert np.array_equal(a, b)
 
 
@@ -188,3 +198,17 @@ def test_incomplete_full_dataset_is_rejected(data_root) -> None:
     no_features = XASDataset("Cr", "FEFF", val.ids, val.spectra, {}, val.splits)
     with pytest.raises(XasflowError, match="no 'm3gnet' features"):
         check_full_dataset(no_features, "cr.npz")
+
+
+def test_train_dispatches_by_kind_and_refuses_what_it_cannot(small_catalog) -> None:
+    from xasflow.kinds import ModelKind
+    from xasflow.training.train import register, trainers
+
+    assert set(trainers()) == set(ModelKind)
+    data = small_catalog.sets["Cr_FEFF"]
+    with pytest.raises(XasflowError, match="unknown model kind"):
+        train("hybrid", data, QUICK)
+    with pytest.raises(XasflowError, match="give base="):
+        train(ModelKind.TUNED, data, QUICK)
+    with pytest.raises(XasflowError, match="already registered"):
+        register(ModelKind.EXPERT)(lambda sets, recipe, base: None)

@@ -8,9 +8,10 @@ import pytest
 from xasflow.errors import XasflowError
 from xasflow.models import XASRegressor
 from xasflow.models.elements import N_DESCRIPTORS, element_descriptors
-from xasflow.training.transfer import ResidualHead, TransferSettings, fine_tune, fit_groups, pretrain, train_expert
+from xasflow.training.config import transfer_recipe
+from xasflow.training.transfer import ResidualHead, expert_on_rows, fit_groups, pretrain, tune_on_rows
 
-SETTINGS = TransferSettings(hidden=(16,), max_epochs=4, few_max_epochs=4, patience=2, few_patience=2, members=2)
+SETTINGS = transfer_recipe(hidden=(16,), max_epochs=4, few_max_epochs=4, patience=2, few_patience=2, members=2)
 
 
 def _rows(n: int, shift: float, seed: int):
@@ -41,7 +42,7 @@ def test_descriptor_model_predicts_and_fine_tunes_an_unseen_element(sources, tmp
     Xf, yf = _rows(12, 15.0, 3)
     zero_shot = universal.predict(Xf, elements="Fe")  # never seen: coded by its descriptors
     assert zero_shot.shape == (12, 141) and np.all(zero_shot >= 0)
-    tuned = fine_tune(universal, Xf, yf, [f"mp-{i}" for i in range(12)], "Fe", SETTINGS, 0)
+    tuned = tune_on_rows(universal, Xf, yf, [f"mp-{i}" for i in range(12)], "Fe", SETTINGS, 0)
     assert "Fe" in tuned.conditioning and tuned.element == "Fe"
     assert not np.allclose(tuned.predict(Xf, elements="Fe"), zero_shot)
     np.testing.assert_array_equal(universal.predict(Xf, elements="Fe"), zero_shot)  # the base is untouched
@@ -58,10 +59,10 @@ def test_onehot_universal_needs_a_slot(sources):
     X, y, elements, groups = sources
     universal = pretrain(X, y, elements, groups, SETTINGS, 0, "onehot")
     with pytest.raises(XasflowError, match="no slot for Fe"):
-        fine_tune(universal, X[:10], y[:10], groups[:10], "Fe", SETTINGS)
+        tune_on_rows(universal, X[:10], y[:10], groups[:10], "Fe", SETTINGS)
     slotted = pretrain(X, y, elements, groups, SETTINGS, 0, "onehot", extra_elements=("Fe",))
     assert slotted.conditioning == ("Fe", "Co", "Ni")
-    fine_tune(slotted, X[:10], y[:10], groups[:10], "Fe", SETTINGS)
+    tune_on_rows(slotted, X[:10], y[:10], groups[:10], "Fe", SETTINGS)
 
 
 def test_residual_head_learns_what_the_base_misses(sources):
@@ -79,7 +80,7 @@ def test_expert_and_groups():
     assert len(set(fit_groups(["a", "a", "b"]))) == 3  # too few materials: one group per row
     assert list(fit_groups(list("abcdef"))) == list("abcdef")
     X, y = _rows(20, 0.0, 6)
-    expert = train_expert(X, y, [f"m{i}" for i in range(20)], "Fe", SETTINGS, 0)
+    expert = expert_on_rows(X, y, [f"m{i}" for i in range(20)], "Fe", SETTINGS, 0)
     assert expert.predict(X).shape == (20, 141) and expert.kind == "expert"
 
 

@@ -27,7 +27,8 @@ from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import eta
 from xasflow.io.omnixas import material_ids
 from xasflow.models.estimator import XASRegressor
-from xasflow.training.transfer import TransferSettings, fine_tune
+from xasflow.training.config import Recipe
+from xasflow.training.transfer import tune_on_rows
 
 STATE_VERSION = 1
 #: Fewest labelled spectra a refit needs (the ensemble carves an early-stopping share from them).
@@ -88,13 +89,13 @@ class _Round:
 class TransferRefit:
     """Refit = fine-tune a pretrained (descriptor-coded) universal ensemble on every label so far."""
 
-    def __init__(self, base: XASRegressor, element: str, settings: TransferSettings, seed: int = 0) -> None:
+    def __init__(self, base: XASRegressor, element: str, settings: Recipe, seed: int = 0) -> None:
         if base.n_members < 2:
             raise XasflowError("active learning needs an ensemble (n_members ≥ 2) for the predicted std")
         self.base, self.element, self.settings, self.seed = base, element, settings, seed
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> XASRegressor:
-        return fine_tune(self.base, X, y, groups, self.element, self.settings, self.seed)
+        return tune_on_rows(self.base, X, y, groups, self.element, self.settings, self.seed)
 
     def predict(self, model: XASRegressor | None, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean spectra and the member spread averaged over energy points, per row (the base before any label)."""

@@ -13,11 +13,12 @@ from xasflow.data.published import published_rows
 from xasflow.data.splits import grouped_split
 from xasflow.errors import XasflowError
 from xasflow.models.estimator import XASRegressor
-from xasflow.training.transfer import TransferSettings, pretrain_by_element
+from xasflow.training.config import Recipe
+from xasflow.training.transfer import pretrain_by_element
 
 
 def base_model(
-    out: Path, root: Path, element: str, settings: TransferSettings, seed: int, reserved_dir: Path | None
+    out: Path, root: Path, element: str, settings: Recipe, seed: int, reserved_dir: Path | None
 ) -> XASRegressor:
     """A descriptor-coded universal ensemble on every other element's published spectra (cached in ``out``)."""
     path = Path(out) / "base_model.json"

@@ -54,7 +54,7 @@ def _learn(args: argparse.Namespace) -> int:
     from xasflow.active.setup import base_model, replay_setup
     from xasflow.data.reserved import default_reserved_dir, reserved_materials
     from xasflow.errors import XasflowError, check_element
-    from xasflow.training.transfer import TransferSettings
+    from xasflow.training.config import transfer_recipe
 
     element = check_element(args.element)
     if args.data_dir is None and os.environ.get("XASFLOW_DATA_DIR"):
@@ -91,7 +91,7 @@ def _learn(args: argparse.Namespace) -> int:
         f"{len(excluded)} reserved {element} materials listed); rule {config.rule}, "
         f"batch {config.batch}, {config.rounds} rounds"
     )
-    settings = TransferSettings(members=args.members)
+    settings = transfer_recipe(members=args.members)
     refit = TransferRefit(
         base_model(args.out, root, element, settings, args.seed, reserved_dir), element, settings, args.seed
     )

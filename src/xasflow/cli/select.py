@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from xasflow.cli.common import add_data_dir
+from xasflow.kinds import ModelKind
 
 
 def _csv(text: str) -> list[str]:
@@ -62,6 +63,8 @@ def _run(args: argparse.Namespace) -> int:
     from xasflow.training.cv import CV_MODES, CVRunner, CVSettings, load_cv_sets
     from xasflow.training.full_data import check_full_dataset
 
+    expert = ModelKind.EXPERT.value
+
     root = resolve_data_dir(args.data_dir)
     full = {}
     for path in args.dataset:
@@ -91,11 +94,11 @@ def _run(args: argparse.Namespace) -> int:
             for mode in modes:
                 for candidate in candidates:
                     for key in keys:
-                        if mode == "universal" and sets[key].fidelity != "FEFF":
+                        if mode == ModelKind.UNIVERSAL and sets[key].fidelity != "FEFF":
                             continue
-                        features = _csv(args.features) if mode == "expert" else ["m3gnet"]
+                        features = _csv(args.features) if mode == expert else ["m3gnet"]
                         for feature in features:
-                            if mode == "expert" and not all(p in sets[key].features for p in feature.split("+")):
+                            if mode == expert and not all(p in sets[key].features for p in feature.split("+")):
                                 continue
                             runner.run(key, mode, candidate, fold, seed, feature)
     return 0

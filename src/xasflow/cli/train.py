@@ -88,7 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train one model",
         description="Train one model; prints its η on the set's evaluation subset and writes card + weights.",
     )
-    parser.add_argument("--mode", required=True, choices=("expert", "universal", "tuned", "cross-fidelity"))
+    from xasflow.kinds import ModelKind
+
+    parser.add_argument("--mode", required=True, choices=tuple(k.value for k in ModelKind))
     parser.add_argument("--element", help="element of the set (not needed for --mode universal)")
     parser.add_argument("--fidelity", default=None, help="FEFF or VASP (default FEFF; VASP for cross-fidelity)")
     parser.add_argument("--out", type=Path, required=True, help="model file to write (.npz weights + .json card)")
@@ -102,39 +104,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from xasflow.errors import XasflowError, check_element, check_fidelity
+    from xasflow.kinds import ModelKind
     from xasflow.models.estimator import XASRegressor
-    from xasflow.training.modes import evaluate, fine_tune, for_set, train_expert, train_universal
+    from xasflow.training.modes import evaluate, for_set
+    from xasflow.training.train import train
 
-    fidelity = check_fidelity(args.fidelity or ("VASP" if args.mode == "cross-fidelity" else "FEFF"))
-    if args.mode == "cross-fidelity" and fidelity != "VASP":
+    kind = ModelKind.parse(args.mode)
+    fidelity = check_fidelity(args.fidelity or ("VASP" if kind is ModelKind.CROSS_FIDELITY else "FEFF"))
+    if kind is ModelKind.CROSS_FIDELITY and fidelity != "VASP":
         raise XasflowError("cross-fidelity fine-tunes the FEFF universal model on VASP: use --fidelity VASP")
-    if args.mode == "tuned" and fidelity != "FEFF":
+    if kind is ModelKind.TUNED and fidelity != "FEFF":
         raise XasflowError("--mode tuned is for FEFF sets; use --mode cross-fidelity for VASP")
-    if args.mode != "universal" and not args.element:
+    if kind is not ModelKind.UNIVERSAL and not args.element:
         raise XasflowError(f"--mode {args.mode} needs --element")
     element = check_element(args.element) if args.element else None
     recipe = recipe_from_args(args)
     catalog = catalog_from_args(args)
-    if args.mode == "expert":
+    if kind is ModelKind.EXPERT:
         data = catalog.get(element, fidelity)
-        model = train_expert(data, recipe)
+        model = train(kind, data, recipe)
     else:
-        if args.mode == "universal" or args.universal is None:
+        if kind is ModelKind.UNIVERSAL or args.universal is None:
             print(f"training the universal FEFF model on {', '.join(s.key for s in catalog.feff())} ...")
-            universal = train_universal(catalog.feff(), recipe)
+            universal = train(ModelKind.UNIVERSAL, catalog.feff(), recipe)
         else:
             universal = XASRegressor.load(args.universal)
-        if args.mode == "universal":
+        if kind is ModelKind.UNIVERSAL:
             model = universal
             data = catalog.get(element, "FEFF") if element else None
             if data is not None:
                 model = for_set(universal, data)
         else:
             data = catalog.get(element, fidelity)
-            model = fine_tune(universal, data, recipe)
+            model = train(kind, data, recipe, base=universal)
     if data is not None:
         scores, _ = evaluate(model, data)
-        model.provenance_.metrics = {"protocol": data.protocol, "evaluation": scores.as_dict()}
+        model.set_provenance(metrics={"protocol": data.protocol, "evaluation": scores.as_dict()})
         print(f"{data.key} {args.mode}: η {scores.eta:.3f}, MSE {scores.mse:.3e} on {scores.n} evaluation spectra")
     card = model.save(args.out, dtype=args.dtype)
     print(f"wrote {card} (training {model.fit_seconds_:.1f} s)")

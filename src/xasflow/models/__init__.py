@@ -5,7 +5,8 @@ This layer imports only ``data``/``constants``: training drivers, evaluation and
 
 from xasflow.models.card import FeaturizerSpec, ModelCard
 from xasflow.models.config import REFERENCE_WIDTHS, ModelConfig, reference_widths
-from xasflow.models.estimator import Provenance, SpectrumEstimate, XASRegressor
+from xasflow.models.estimator import SpectrumEstimate, XASRegressor, check_is_fitted
+from xasflow.models.provenance import Provenance
 
 __all__ = [
     "REFERENCE_WIDTHS",
@@ -15,5 +16,6 @@ __all__ = [
     "Provenance",
     "SpectrumEstimate",
     "XASRegressor",
+    "check_is_fitted",
     "reference_widths",
 ]

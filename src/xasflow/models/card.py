@@ -17,11 +17,12 @@ from typing import Any
 from xasflow.constants import E_START, E_STEP, ELEMENTS, FIDELITIES, N_POINTS
 from xasflow.errors import XasflowError
 from xasflow.fileio import atomic_path
+from xasflow.kinds import ModelKind
 
 FORMAT = "xasflow-model"
 #: Version of the saved-model layout; 2 = typed card with ensemble, calibration and domain blocks.
 FORMAT_VERSION = 2
-KINDS = ("expert", "universal", "tuned", "cross-fidelity")
+KINDS = tuple(k.value for k in ModelKind)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ the training sites a row is.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 from xasflow.constants import ELEMENTS
 from xasflow.data.splits import grouped_split
 from xasflow.errors import InputError, XasflowError, check_element, check_fidelity
+from xasflow.kinds import ModelKind
 from xasflow.models.calibration import Calibration, CoverageReport, cross_fitted_coverage, fit_calibration
 from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import ModelConfig
@@ -27,6 +29,11 @@ from xasflow.models.domain import K_NEIGHBOURS, DomainReference, cross_fitted_fl
 from xasflow.models.elements import ELEMENT_PROPERTIES, descriptor_matrix
 from xasflow.models.fitting import Batch, History, TrainConfig, train_network
 from xasflow.models.network import SpectrumMLP, output_basis
+from xasflow.models.params import ParamsMixin
+from xasflow.models.persistence import FittedState, build_card, card_params, fitted_state, read_model, save_model
+from xasflow.models.provenance import Provenance
+
+__all__ = ["Provenance", "SpectrumEstimate", "XASRegressor", "check_is_fitted", "check_matrix"]
 
 
 def check_matrix(values: np.ndarray, width: int, what: str) -> np.ndarray:
@@ -49,6 +56,12 @@ def check_matrix(values: np.ndarray, width: int, what: str) -> np.ndarray:
     return matrix
 
 
+def check_is_fitted(model: Any) -> None:
+    """Raise :class:`XasflowError` unless ``model`` was fitted or loaded (scikit-learn's ``check_is_fitted``)."""
+    if not getattr(model, "networks_", None):
+        raise XasflowError("model is not trained")
+
+
 def _groups(groups: Sequence[str] | np.ndarray | None, n: int) -> np.ndarray:
     """Material of each row, or one group per row when none are given."""
     return np.asarray(groups) if groups is not None else np.array([f"row{i}" for i in range(n)])
@@ -62,49 +75,6 @@ class SpectrumEstimate:
     std: np.ndarray
     ood_score: np.ndarray
     in_domain: np.ndarray
-
-
-@dataclass
-class Provenance:
-    """What the training driver knows and the estimator does not: data, metrics, recipe, baseline."""
-
-    data: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    baseline_spectrum: tuple[float, ...] | None = None
-    pretraining: dict[str, Any] | None = None
-    recipe: dict[str, Any] | None = None
-
-
-class ParamsMixin:
-    """``get_params``/``set_params`` read from the ``__init__`` signature, as scikit-learn's ``BaseEstimator``.
-
-    Duck-typed so that ``sklearn.base.clone`` and grid searches work, without importing scikit-learn
-    (over a second of start-up) on the prediction path.
-    """
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        import inspect
-
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any):
-        valid = set(self._param_names())
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        import inspect
-
-        defaults = {k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()}
-        changed = {k: v for k, v in self.get_params().items() if defaults.get(k) != v}
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
 
 class XASRegressor(ParamsMixin):
@@ -150,7 +120,7 @@ class XASRegressor(ParamsMixin):
     element, fidelity
         The set the model predicts (default element of conditioned models).
     kind
-        ``expert``, ``universal``, ``tuned`` or ``cross-fidelity`` (recorded in the card).
+        How the model was trained, a :class:`~xasflow.kinds.ModelKind` (recorded in the card).
     featurizer
         The features the model takes (name, version, parameters); default: the published M3GNet rows.
     """
@@ -182,7 +152,7 @@ class XASRegressor(ParamsMixin):
         threads: int = 1,
         element: str | None = None,
         fidelity: str = "FEFF",
-        kind: str = "expert",
+        kind: str = ModelKind.EXPERT.value,
         featurizer: FeaturizerSpec | None = None,
         n_features: int = 64,
         encoding: str = "onehot",
@@ -221,7 +191,7 @@ class XASRegressor(ParamsMixin):
     @property
     def name(self) -> str:
         """Name within its set in the zoo (cross-fidelity models are the VASP set's ``tuned``)."""
-        return "tuned" if self.kind == "cross-fidelity" else self.kind
+        return ModelKind.parse(self.kind).zoo_name
 
     @property
     def featurizer_spec(self) -> FeaturizerSpec:
@@ -417,8 +387,7 @@ class XASRegressor(ParamsMixin):
         net.output_offset.copy_(offsets)
 
     def _check_fitted(self) -> None:
-        if not getattr(self, "networks_", None):
-            raise XasflowError("model is not trained")
+        check_is_fitted(self)
 
     # ------------------------------------------------------------------ inference
     def predict_members(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> np.ndarray:
@@ -436,7 +405,10 @@ class XASRegressor(ParamsMixin):
             torch.set_num_threads(previous)
         return np.stack(out)
 
-    def _mean_and_member_std(self, X, elements) -> tuple[np.ndarray, np.ndarray]:
+    def member_mean_std(
+        self, X: np.ndarray, elements: Sequence[str] | str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Members' mean and (uncalibrated) standard deviation per point, each ``(n, 141)``."""
         members = self.predict_members(X, elements)
         spread = members.std(axis=0, ddof=1) if len(members) > 1 else np.zeros(members.shape[1:])
         return members.mean(axis=0), spread
@@ -455,7 +427,7 @@ class XASRegressor(ParamsMixin):
         """
         if not return_std:
             return self.predict_members(X, elements).mean(axis=0)
-        mean, spread = self._mean_and_member_std(X, elements)
+        mean, spread = self.member_mean_std(X, elements)
         return mean, self._calibrated(spread, self._labels(len(mean), elements))
 
     def _calibrated(self, spread: np.ndarray, labels: list[str]) -> np.ndarray:
@@ -485,7 +457,7 @@ class XASRegressor(ParamsMixin):
 
     def estimate(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> SpectrumEstimate:
         """Mean, calibrated std, ``ood_score`` and ``in_domain`` in one call."""
-        mean, spread = self._mean_and_member_std(X, elements)
+        mean, spread = self.member_mean_std(X, elements)
         labels = self._labels(len(mean), elements)
         score = self.domain_score(X, elements)
         return SpectrumEstimate(mean, self._calibrated(spread, labels), score, score <= 1.0)
@@ -510,7 +482,7 @@ class XASRegressor(ParamsMixin):
         y = check_matrix(y, 141, "calibration spectra")
         labels = self._labels(len(X), elements)
         groups_arr = _groups(groups, len(X))
-        mean, spread = self._mean_and_member_std(X, labels)
+        mean, spread = self.member_mean_std(X, labels)
         residual = y - mean
         self.domain_flag_rate_ = getattr(self, "domain_flag_rate_", {})
         for element in sorted(set(labels)):
@@ -562,6 +534,43 @@ class XASRegressor(ParamsMixin):
         self.domain_[element] = reference
         return self
 
+    def set_provenance(self, provenance: Provenance | None = None, **fields: Any) -> XASRegressor:
+        """Record what the training driver knows (data, metrics, recipe, baseline, pretraining) for the card.
+
+        ``provenance`` replaces the record; keyword ``fields`` of :class:`Provenance` update it.
+        """
+        current = provenance if provenance is not None else getattr(self, "provenance_", Provenance())
+        self.provenance_ = replace(current, **fields)
+        return self
+
+    def relabelled(self, element: str, fidelity: str) -> XASRegressor:
+        """A copy that predicts ``element``/``fidelity`` by default.
+
+        An unconditioned model knows no element: its domain becomes ``element``'s and its calibration is
+        dropped (calibrate the copy on that element's held-out rows).
+        """
+        model = copy.deepcopy(self)
+        model.set_params(element=element, fidelity=fidelity)
+        if not self.conditioning:
+            model.domain_ = {element: model.domain_["*"]}
+            model.calibration_ = {}
+        return model
+
+    def hidden_features(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> np.ndarray:
+        """Last hidden layer of every member, concatenated: ``(n, n_members · width)``."""
+        check_is_fitted(self)
+        features = torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=torch.float32)
+        codes = self._codes(self._labels(len(features), elements))
+        out = []
+        with torch.inference_mode():
+            for net in self.networks_:
+                net.eval()
+                x = (features - net.feature_mean) / net.feature_scale
+                if codes is not None:
+                    x = torch.cat([x, codes], dim=1)
+                out.append(net.layers[:-2](x).double().numpy())
+        return np.hstack(out)
+
     @property
     def is_calibrated(self) -> bool:
         return bool(getattr(self, "calibration_", None))
@@ -573,20 +582,41 @@ class XASRegressor(ParamsMixin):
         ``weights_file``: write only the card, pointing at weights saved earlier by another card (relative
         path), e.g. the zoo's per-set cards of the one universal model.
         """
-        from xasflow.models.persistence import save_model
-
         return save_model(self, path, dtype=dtype, weights_file=weights_file)
 
     @classmethod
     def load(cls, path) -> XASRegressor:
-        """Read a model written by :meth:`save` (the ``.json`` card or the ``.npz`` weights), verifying checksums."""
-        from xasflow.models.persistence import load_model_file
+        """Read a model written by :meth:`save` (the ``.json`` card or the ``.npz`` weights), verifying checksums.
 
-        return load_model_file(path)
+        Raises
+        ------
+        XasflowError
+            Missing/unreadable/edited card or weights, a non-model file, or weights not matching the card.
+        """
+        stored = read_model(path)
+        try:
+            model = cls(**card_params(stored.card))
+            model._check_params()
+        except (TypeError, XasflowError) as exc:
+            raise XasflowError(f"{stored.source}: card hyperparameters are not valid ({exc})") from exc
+        model._restore(fitted_state(stored, model.network_config()))
+        return model
+
+    def _restore(self, state: FittedState) -> None:
+        """Set the learned state read from a card and its weights (only :meth:`load` calls this)."""
+        self.networks_ = state.networks
+        self.history_ = []
+        self.n_features_in_ = self.n_features
+        self.fit_seconds_ = state.fit_seconds
+        self.training_rows_ = state.training_rows
+        self.elements_ = state.elements
+        self.domain_ = state.domain
+        self.domain_flag_rate_ = state.domain_flag_rate
+        self.calibration_ = state.calibration
+        self.provenance_ = state.provenance
+        self.card_source_ = state.card
 
     @property
     def card(self):
         """The :class:`~xasflow.models.card.ModelCard` this model would be saved with."""
-        from xasflow.models.persistence import build_card
-
         return build_card(self)

@@ -2,12 +2,16 @@
 
 The ``.npz`` holds every member's state (``m{i}__{key}``) and the domain reference rows of each element
 (``domain__{El}__rows|mean|scale``); the card holds everything else, including the calibration.
+
+This module reads and writes files; :meth:`XASRegressor.load <xasflow.models.estimator.XASRegressor.load>` sets
+the state it reads, so the estimator imports this module and not the other way round.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,9 +29,13 @@ from xasflow.models.card import (
     WeightsInfo,
     file_sha256,
 )
+from xasflow.models.config import ModelConfig
 from xasflow.models.domain import ALPHA, DomainReference
-from xasflow.models.estimator import Provenance, XASRegressor
 from xasflow.models.network import SpectrumMLP
+from xasflow.models.provenance import Provenance
+
+if TYPE_CHECKING:
+    from xasflow.models.estimator import XASRegressor
 
 STORAGE_DTYPES = {"float32": np.float32, "float16": np.float16}
 CALIBRATION_METHOD = "split-conformal per-energy scale of the member std (68.27 %), global z95; held-out rows"
@@ -35,6 +43,11 @@ DOMAIN_METHOD = (
     "mean distance to the k nearest training rows (standardised features + sqrt(d)-weighted log-magnitude z); "
     "threshold: split-conformal 1-alpha quantile of held-out distances"
 )
+
+
+def _check_fitted(model: XASRegressor) -> None:
+    if not getattr(model, "networks_", None):
+        raise XasflowError("model is not trained")
 
 
 def _resampling(model: XASRegressor) -> str:
@@ -46,7 +59,7 @@ def _resampling(model: XASRegressor) -> str:
 
 def build_card(model: XASRegressor, weights: WeightsInfo | None = None) -> ModelCard:
     """The card of a fitted model (hyperparameters, learned blocks, the driver's provenance)."""
-    model._check_fitted()
+    _check_fitted(model)
     provenance: Provenance = getattr(model, "provenance_", Provenance())
     params = model.get_params()
     params["featurizer"] = None  # recorded in its own block
@@ -112,7 +125,7 @@ def _is_linear_key(net: SpectrumMLP, key: str) -> bool:
 
 def save_model(model: XASRegressor, path, dtype: str = "float32", weights_file: str | None = None) -> Path:
     """Write weights and card atomically; returns the card path (see :meth:`XASRegressor.save`)."""
-    model._check_fitted()
+    _check_fitted(model)
     if dtype not in STORAGE_DTYPES:
         raise XasflowError(f"storage dtype must be one of {', '.join(STORAGE_DTYPES)}")
     card_path = Path(path).with_suffix(".json")
@@ -144,8 +157,32 @@ def save_model(model: XASRegressor, path, dtype: str = "float32", weights_file: 
     return card_path
 
 
-def load_model_file(path) -> XASRegressor:
-    """Read a card and its weights, verifying both checksums and the card's consistency.
+@dataclass(frozen=True)
+class StoredModel:
+    """A verified card and the path of its weights (the arrays are read by :func:`fitted_state`)."""
+
+    card: ModelCard
+    weights: Path
+    source: Path
+
+
+@dataclass
+class FittedState:
+    """The learned state of an estimator as read from a card and its weights."""
+
+    networks: list[SpectrumMLP]
+    fit_seconds: float
+    training_rows: int
+    elements: tuple[str, ...]
+    domain: dict[str, DomainReference]
+    domain_flag_rate: dict[str, float]
+    calibration: dict[str, tuple[Calibration, CoverageReport]]
+    provenance: Provenance
+    card: ModelCard
+
+
+def read_model(path) -> StoredModel:
+    """Read a card and verify its weights' checksum.
 
     Raises
     ------
@@ -167,20 +204,21 @@ def load_model_file(path) -> XASRegressor:
             f"{weights}: checksum mismatch (sha256 {actual[:12]}…, card says {card.weights.sha256[:12]}…): "
             "the weights are corrupted or were modified; rebuild or reinstall the model"
         )
-    return model_from_card(card, weights, card_path)
+    return StoredModel(card, weights, card_path)
 
 
-def model_from_card(card: ModelCard, weights: Path, source: Path) -> XASRegressor:
-    """Rebuild the estimator of ``card`` with the arrays of ``weights``."""
+def card_params(card: ModelCard) -> dict[str, Any]:
+    """The estimator's constructor parameters recorded in ``card``."""
     params = dict(card.params)
     params["hidden"] = tuple(params["hidden"])
     params["conditioning"] = tuple(params["conditioning"])
     params["featurizer"] = FeaturizerSpec(**vars(card.featurizer))
-    try:
-        model = XASRegressor(**params)
-        model._check_params()
-    except (TypeError, XasflowError) as exc:
-        raise XasflowError(f"{source}: card hyperparameters are not valid ({exc})") from exc
+    return params
+
+
+def fitted_state(stored: StoredModel, config: ModelConfig) -> FittedState:
+    """The learned state of ``stored``: members of architecture ``config``, domain, calibration, provenance."""
+    card, weights = stored.card, stored.weights
     try:
         with np.load(weights, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
@@ -188,7 +226,7 @@ def model_from_card(card: ModelCard, weights: Path, source: Path) -> XASRegresso
         raise XasflowError(f"{weights}: cannot read model weights ({exc})") from exc
     networks = []
     for i in range(card.ensemble.members):
-        net = SpectrumMLP(model.network_config())
+        net = SpectrumMLP(config)
         prefix = f"m{i}__"
         state = {k.removeprefix(prefix): torch.as_tensor(v) for k, v in arrays.items() if k.startswith(prefix)}
         reference = net.state_dict()
@@ -197,18 +235,12 @@ def model_from_card(card: ModelCard, weights: Path, source: Path) -> XASRegresso
         except (KeyError, RuntimeError) as exc:
             raise XasflowError(f"{weights}: weights do not match the card's architecture ({exc})") from exc
         networks.append(net.eval())
-    model.networks_ = networks
-    model.history_ = []
-    model.n_features_in_ = model.n_features
-    model.fit_seconds_ = float(card.training.get("seconds", 0.0))
-    model.training_rows_ = int(card.training.get("rows", 0))
-    model.elements_ = card.elements or ("*",)
-    model.domain_ = {}
+    domain = {}
     for key in arrays:
         if key.startswith("domain__") and key.endswith("__rows"):
             element = key.split("__")[1]
             spec = card.domain.get(element)
-            model.domain_[element] = DomainReference(
+            domain[element] = DomainReference(
                 arrays[key].astype(np.float32),
                 arrays[f"domain__{element}__mean"],
                 arrays[f"domain__{element}__scale"],
@@ -216,20 +248,26 @@ def model_from_card(card: ModelCard, weights: Path, source: Path) -> XASRegresso
                 k=spec.k if spec else 5,
                 threshold=spec.threshold if spec else None,
             )
-    model.domain_flag_rate_ = {e: d.heldout_flagged for e, d in card.domain.items()}
-    model.calibration_ = {
-        element: (
-            Calibration(np.asarray(spec.scale), spec.z95, spec.floor),
-            CoverageReport(spec.coverage_68, spec.coverage_95, spec.rows, spec.materials),
-        )
-        for element, spec in card.calibration.items()
-    }
-    model.provenance_ = Provenance(
-        data=card.data,
-        metrics=card.metrics,
-        baseline_spectrum=card.baseline_spectrum,
-        pretraining=card.pretraining,
-        recipe=card.recipe,
+    return FittedState(
+        networks=networks,
+        fit_seconds=float(card.training.get("seconds", 0.0)),
+        training_rows=int(card.training.get("rows", 0)),
+        elements=card.elements or ("*",),
+        domain=domain,
+        domain_flag_rate={e: d.heldout_flagged for e, d in card.domain.items()},
+        calibration={
+            element: (
+                Calibration(np.asarray(spec.scale), spec.z95, spec.floor),
+                CoverageReport(spec.coverage_68, spec.coverage_95, spec.rows, spec.materials),
+            )
+            for element, spec in card.calibration.items()
+        },
+        provenance=Provenance(
+            data=card.data,
+            metrics=card.metrics,
+            baseline_spectrum=card.baseline_spectrum,
+            pretraining=card.pretraining,
+            recipe=card.recipe,
+        ),
+        card=replace(card),
     )
-    model.card_source_ = replace(card)
-    return model

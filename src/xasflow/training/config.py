@@ -1,4 +1,4 @@
-"""Typed training configuration and the two recipes (published reference, improved)."""
+"""The one training recipe type, the published and improved recipes, and the few-row transfer recipe."""
 
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ class Recipe:
         keep the universal model's head.
     refit_offset
         Fine-tuning re-centres a ``residual``/``pca`` head on the new set's mean spectrum first.
+    hidden
+        Hidden widths of every network; ``None``: the published per-set table
+        (:func:`~xasflow.models.config.reference_widths`).
+    few
+        Settings for training from scratch on one element's few rows (the transfer recipe's expert);
+        ``None``: ``train``.
+    stop_fraction
+        Share of a one-element fit's rows each member early-stops on; ``None``: the set's own
+        early-stopping share.
     """
 
     name: str
@@ -44,11 +53,22 @@ class Recipe:
     head: str = "direct"
     n_components: int = 32
     refit_offset: bool = False
+    hidden: tuple[int, ...] | None = None
+    few: TrainConfig | None = None
+    stop_fraction: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """Plain values; fields left at ``None`` are omitted (recipes of record keep their dict and hash)."""
         out = asdict(self)
         out["train"] = self.train.as_dict()
         out["tune"] = self.tune.as_dict()
+        for name in ("hidden", "few", "stop_fraction"):
+            if out[name] is None:
+                del out[name]
+        if self.hidden is not None:
+            out["hidden"] = list(self.hidden)
+        if self.few is not None:
+            out["few"] = self.few.as_dict()
         return out
 
     def estimator_params(self, stage: str = "train") -> dict[str, Any]:
@@ -82,6 +102,10 @@ class Recipe:
         values = dict(data)
         values["train"] = TrainConfig(**values["train"])
         values["tune"] = TrainConfig(**values["tune"])
+        if values.get("few") is not None:
+            values["few"] = TrainConfig(**values["few"])
+        if values.get("hidden") is not None:
+            values["hidden"] = tuple(values["hidden"])
         return cls(**values)
 
     def universal_key(self) -> str:
@@ -104,7 +128,10 @@ class Recipe:
         )
 
     def with_threads(self, threads: int) -> Recipe:
-        return replace(self, train=replace(self.train, threads=threads), tune=replace(self.tune, threads=threads))
+        few = None if self.few is None else replace(self.few, threads=threads)
+        return replace(
+            self, train=replace(self.train, threads=threads), tune=replace(self.tune, threads=threads), few=few
+        )
 
 
 #: The published recipe: dropout 0.5, raw ×1000 inputs, Adam, constant learning rate, early stopping,
@@ -138,6 +165,45 @@ IMPROVED = Recipe(
 )
 
 RECIPES: dict[str, Recipe] = {"reference": REFERENCE, "improved": IMPROVED}
+
+
+def transfer_recipe(
+    hidden: tuple[int, ...] = (256, 256),
+    dropout: float = 0.1,
+    lr: float = 1e-3,
+    tune_lr: float = 2e-4,
+    batch_size: int = 128,
+    max_epochs: int = 150,
+    patience: int = 15,
+    few_batch_size: int = 32,
+    few_max_epochs: int = 400,
+    few_patience: int = 30,
+    members: int = 1,
+    stop_fraction: float = 0.2,
+    threads: int = 1,
+) -> Recipe:
+    """The recipe of transfer to an element with few rows (new-element models, active learning).
+
+    Small networks (the 2-core budget). Universal models train with ``lr``, ``batch_size``, ``max_epochs``
+    and ``patience`` (``train``); fits on one element's few rows (``few``: expert from scratch with ``lr``;
+    ``tune``: fine-tuning with ``tune_lr``, BatchNorm statistics frozen) use smaller batches and more
+    epochs, so that 10 rows get as many optimiser steps as the early stopping asks for. ``members``: ensemble
+    size; ``stop_fraction``: share of the few rows each member early-stops on.
+    """
+    common = {"weight_decay": 1e-4, "schedule": "plateau", "threads": threads}
+    few = {"batch_size": few_batch_size, "max_epochs": few_max_epochs, "patience": few_patience, **common}
+    return Recipe(
+        name="transfer",
+        dropout=dropout,
+        standardize=True,
+        condition_universal=True,
+        train=TrainConfig(lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience, **common),
+        tune=TrainConfig(lr=tune_lr, freeze_batchnorm=True, **few),
+        ensemble=members,
+        hidden=tuple(hidden),
+        few=TrainConfig(lr=lr, **few),
+        stop_fraction=stop_fraction,
+    )
 
 
 def get_recipe(name: str) -> Recipe:

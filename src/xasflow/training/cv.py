@@ -29,12 +29,13 @@ from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import score
 from xasflow.fileio import atomic_path
 from xasflow.io.omnixas import material_ids, ml_data_path
+from xasflow.kinds import ZOO_NAMES, ModelKind, tuned_kind
 from xasflow.models.config import reference_widths
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.candidates import get_candidate
 from xasflow.training.config import Recipe
 
-CV_MODES = ("expert", "universal", "tuned")
+CV_MODES = tuple(ModelKind.parse(k).value for k in ZOO_NAMES)
 #: Share of the training folds each network early-stops on.
 CV_STOP_FRACTION = 0.1
 
@@ -260,7 +261,7 @@ class CVRunner:
         model = XASRegressor(
             hidden=reference_widths("universal"),
             conditioning=conditioning,
-            kind="universal",
+            kind=ModelKind.UNIVERSAL.value,
             stop_fraction=CV_STOP_FRACTION,
             **_single(recipe.estimator_params("train"), seed),
         )
@@ -306,7 +307,7 @@ class CVRunner:
         model.set_params(
             element=data.element,
             fidelity=data.fidelity,
-            kind="cross-fidelity" if data.fidelity == "VASP" else "tuned",
+            kind=tuned_kind(data.fidelity).value,
             warm_start=True,
             stop_fraction=CV_STOP_FRACTION,
             **_tune_params(recipe, seed),

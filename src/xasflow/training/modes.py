@@ -1,4 +1,7 @@
-"""The four training modes: expert, universal, tuned (hierarchical transfer) and cross-fidelity.
+"""The four kinds of the paper: expert, universal, tuned (hierarchical transfer) and cross-fidelity.
+
+Each trainer is registered for its :class:`~xasflow.kinds.ModelKind`; train through
+:func:`xasflow.training.train.train`.
 
 Every mode fits an ensemble on the set's fitting + early-stopping rows (each member early-stops on its own
 material-grouped share of them) and then calibrates its std and out-of-domain threshold on the set's
@@ -16,13 +19,17 @@ from xasflow.constants import ELEMENTS
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import Scores, score
 from xasflow.io.omnixas import material_ids
+from xasflow.kinds import ModelKind, tuned_kind
 from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import reference_widths
-from xasflow.models.estimator import Provenance, XASRegressor
+from xasflow.models.estimator import XASRegressor
+from xasflow.models.provenance import Provenance
 from xasflow.training.config import Recipe
 from xasflow.training.data import SetData, Subset
+from xasflow.training.train import register
 
-MODES = ("expert", "universal", "tuned", "cross-fidelity")
+#: The kinds trained here (their names).
+MODES = tuple(k.value for k in ModelKind)
 
 
 def _pooled(data: SetData) -> Subset:
@@ -46,12 +53,14 @@ def featurizer_spec(data: Sequence[SetData]) -> FeaturizerSpec:
 
 def _provenance(model: XASRegressor, data: Sequence[SetData], recipe: Recipe) -> None:
     previous = getattr(model, "provenance_", Provenance())
-    model.provenance_ = Provenance(
-        data={d.key: {"protocol": d.protocol, "ids_sha256_16": d.ids_hash(), "sizes": d.sizes()} for d in data},
-        metrics={},
-        baseline_spectrum=tuple(round(float(v), 7) for v in data[0].baseline) if len(data) == 1 else None,
-        pretraining=previous.pretraining,
-        recipe=recipe.as_dict(),
+    model.set_provenance(
+        Provenance(
+            data={d.key: {"protocol": d.protocol, "ids_sha256_16": d.ids_hash(), "sizes": d.sizes()} for d in data},
+            metrics={},
+            baseline_spectrum=tuple(round(float(v), 7) for v in data[0].baseline) if len(data) == 1 else None,
+            pretraining=previous.pretraining,
+            recipe=recipe.as_dict(),
+        )
     )
 
 
@@ -67,13 +76,20 @@ def calibrate_on_eval(model: XASRegressor, sets: Sequence[SetData], seed: int = 
     return model
 
 
-def train_expert(data: SetData, recipe: Recipe) -> XASRegressor:
+@register(ModelKind.EXPERT)
+def _expert(sets: Sequence[SetData], recipe: Recipe, base: XASRegressor | None = None) -> XASRegressor:
+    if len(sets) != 1:
+        raise XasflowError("an expert trains on one set")
+    return _train_expert(sets[0], recipe)
+
+
+def _train_expert(data: SetData, recipe: Recipe) -> XASRegressor:
     """An ensemble of one set only, with the published per-set widths, calibrated on the set's eval rows."""
     model = XASRegressor(
         hidden=reference_widths(data.key),
         element=data.element,
         fidelity=data.fidelity,
-        kind="expert",
+        kind=ModelKind.EXPERT.value,
         featurizer=featurizer_spec([data]),
         n_features=data.train.X.shape[1],
         stop_fraction=_stop_fraction([data]),
@@ -85,7 +101,12 @@ def train_expert(data: SetData, recipe: Recipe) -> XASRegressor:
     return calibrate_on_eval(model, [data], recipe.train.seed)
 
 
-def train_universal(sets: Sequence[SetData], recipe: Recipe) -> XASRegressor:
+@register(ModelKind.UNIVERSAL)
+def _universal(sets: Sequence[SetData], recipe: Recipe, base: XASRegressor | None = None) -> XASRegressor:
+    return _train_universal(sets, recipe)
+
+
+def _train_universal(sets: Sequence[SetData], recipe: Recipe) -> XASRegressor:
     """One ensemble over all FEFF sets with spectra (each element's spectrum on its own grid)."""
     sets = [s for s in sets if s.fidelity == "FEFF"]
     if not sets:
@@ -97,7 +118,7 @@ def train_universal(sets: Sequence[SetData], recipe: Recipe) -> XASRegressor:
         conditioning=conditioning,
         element=None,
         fidelity="FEFF",
-        kind="universal",
+        kind=ModelKind.UNIVERSAL.value,
         featurizer=featurizer_spec(sets),
         n_features=sets[0].train.X.shape[1],
         stop_fraction=_stop_fraction(sets),
@@ -120,19 +141,23 @@ def for_set(universal: XASRegressor, data: SetData) -> XASRegressor:
     """The universal model labelled with one FEFF set (for predicting and for the zoo)."""
     if universal.conditioning and data.element not in universal.conditioning:
         raise XasflowError(f"the universal model was not trained on {data.element}")
-    model = copy.deepcopy(universal)
-    model.set_params(element=data.element, fidelity=data.fidelity)
-    model.provenance_ = copy.deepcopy(universal.provenance_)
-    model.provenance_.baseline_spectrum = tuple(round(float(v), 7) for v in data.baseline)
+    model = universal.relabelled(data.element, data.fidelity)
+    model.set_provenance(baseline_spectrum=tuple(round(float(v), 7) for v in data.baseline))
     if not universal.conditioning:
         # An unconditioned universal model knows no element: its domain and calibration are this set's.
-        model.domain_ = {data.element: copy.deepcopy(universal.domain_["*"])}
-        model.calibration_ = {}
         calibrate_on_eval(model, [data])
     return model
 
 
-def fine_tune(universal: XASRegressor, data: SetData, recipe: Recipe) -> XASRegressor:
+@register(ModelKind.TUNED)
+@register(ModelKind.CROSS_FIDELITY)
+def _tuned(sets: Sequence[SetData], recipe: Recipe, base: XASRegressor | None = None) -> XASRegressor:
+    if len(sets) != 1 or base is None:
+        raise XasflowError("fine-tuning takes one set and the universal model")
+    return _fine_tune(base, sets[0], recipe)
+
+
+def _fine_tune(universal: XASRegressor, data: SetData, recipe: Recipe) -> XASRegressor:
     """Universal weights fine-tuned on one set: ``tuned`` (FEFF) or ``cross-fidelity`` (VASP), calibrated."""
     if universal.conditioning and data.element not in universal.conditioning:
         raise XasflowError(f"the universal model was not trained on {data.element}; cannot fine-tune it for that")
@@ -146,12 +171,12 @@ def fine_tune(universal: XASRegressor, data: SetData, recipe: Recipe) -> XASRegr
     model.set_params(
         element=data.element,
         fidelity=data.fidelity,
-        kind="cross-fidelity" if data.fidelity == "VASP" else "tuned",
+        kind=tuned_kind(data.fidelity).value,
         warm_start=True,
         stop_fraction=_stop_fraction([data]),
         **params,
     )
-    model.provenance_ = Provenance(pretraining={"data": universal.provenance_.data, "kind": "universal FEFF"})
+    model.set_provenance(Provenance(pretraining={"data": universal.provenance_.data, "kind": "universal FEFF"}))
     pool = _pooled(data)
     model.fit(pool.X, pool.y, elements=data.element if model.conditioning else None, groups=material_ids(pool.ids))
     model.set_params(warm_start=False)

@@ -32,7 +32,8 @@ from xasflow.errors import XasflowError, check_element
 from xasflow.evaluation.metrics import eta, per_spectrum_mse
 from xasflow.models.calibration import Calibration, CoverageReport, coverage, fit_calibration
 from xasflow.models.estimator import XASRegressor
-from xasflow.training.transfer import TransferSettings, fine_tune, pretrain_by_element
+from xasflow.training.config import Recipe, transfer_recipe
+from xasflow.training.transfer import pretrain_by_element, tune_on_rows
 
 if TYPE_CHECKING:
     from xasflow.data.dataset import XASDataset
@@ -50,7 +51,7 @@ class NewElementConfig:
     element: str
     analogues: tuple[str, ...] = DEFAULT_ANALOGUES
     draws: int = 5
-    settings: TransferSettings = field(default_factory=lambda: TransferSettings(members=5))
+    settings: Recipe = field(default_factory=lambda: transfer_recipe(members=5))
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -140,10 +141,37 @@ def campaign_rows(campaign: Path, element: str, reserved_dir: Path | None) -> tu
     return dataset, features.matrix, summary
 
 
+def campaign_card_set(campaign: Path, element: str, site_ids: list[str]) -> dict:
+    """The card set(s) of the sites, from their markers: fingerprints, present names, sites per set."""
+    from collections import Counter
+
+    from xasflow.io.omnixas import parse_site_id
+    from xasflow.simulation.cards import present_name
+    from xasflow.simulation.output import MARKER, read_marker, site_dir
+
+    count: Counter = Counter()
+    recorded: dict[str, str] = {}
+    for site_id in site_ids:
+        material, site = parse_site_id(site_id)
+        marker = read_marker(site_dir(campaign, element, material, site))
+        if marker is None:
+            raise XasflowError(f"{campaign}: {site_id} has no {MARKER}; its card set is unknown")
+        count[marker.get("fingerprint")] += 1
+        recorded[marker.get("fingerprint")] = marker.get("card_set")
+    prints = sorted(count, key=lambda f: -count[f])
+    present = [present_name(f, recorded[f]) for f in prints]
+    return {
+        "name": " + ".join(present),
+        "fingerprint": "+".join(prints),
+        "recorded_as": " + ".join(recorded[f] for f in prints),
+        "sites_by_set": {name: count[f] for name, f in zip(present, prints, strict=True)},
+    }
+
+
 def pretrain_published(
     published: dict[str, dict],
     exclude: tuple[str, ...],
-    settings: TransferSettings,
+    settings: Recipe,
     seed: int,
     cache: Path | None = None,
 ) -> XASRegressor:
@@ -180,7 +208,7 @@ def analogue_draws(
     out = []
     for d in range(config.draws):
         train = draw_materials(rows["materials"], n, config.seed + 1000 * d)
-        model = fine_tune(
+        model = tune_on_rows(
             base,
             rows["X"][train],
             rows["y"][train],
@@ -190,7 +218,7 @@ def analogue_draws(
             config.seed + d,
         )
         # The estimator's own mean and member spread: the calibration is applied to exactly this spread.
-        mean, spread = model._mean_and_member_std(rows["X"][~train], element)
+        mean, spread = model.member_mean_std(rows["X"][~train], element)
         target = rows["y"][~train]
         out.append(
             AnalogueDraw(
@@ -243,7 +271,7 @@ def leave_one_material_out(
         if (~test).sum() < MIN_SITES:
             folds.append({"material": str(material), "sites": int(test.sum()), "skipped": "too few other sites"})
             continue
-        model = fine_tune(base, X[~test], y[~test], materials[~test], element, settings, seed)
+        model = tune_on_rows(base, X[~test], y[~test], materials[~test], element, settings, seed)
         mean = model.predict(X[test], elements=element)
         baseline = np.broadcast_to(y[~test].mean(0), mean.shape)
         targets.append(y[test])
@@ -313,7 +341,7 @@ def build_new_element_model(
 
     log(f"{element}: leave-one-material-out over {len(np.unique(materials))} materials")
     loo, folds, loo_own = leave_one_material_out(base, X, y, materials, element, settings, seed)
-    model = fine_tune(base, X, y, materials, element, settings, seed)
+    model = tune_on_rows(base, X, y, materials, element, settings, seed)
     model.set_calibration(element, calibration, report)
 
     domain = published_rows(root, element, reserved_dir, spectra=False)
@@ -350,7 +378,7 @@ def method_curve(
     y: np.ndarray,
     materials: np.ndarray,
     element: str,
-    settings: TransferSettings,
+    settings: Recipe,
     seed: int,
     sizes: tuple[int, ...],
     folds: int = 5,
@@ -384,7 +412,7 @@ def method_curve(
         for n in sizes:
             n_use = min(n, len(Xtr))
             pick = draw_materials(gtr, n_use, seed + 7919 * k + n)
-            tuned = fine_tune(base, Xtr[pick], ytr[pick], gtr[pick], element, settings, seed)
+            tuned = tune_on_rows(base, Xtr[pick], ytr[pick], gtr[pick], element, settings, seed)
             preds = {"tuned_desc": tuned.predict(X[test], elements=element)}
             preds["head_desc"] = ResidualHead(base, element).fit(Xtr[pick], ytr[pick]).predict(X[test])
             preds["ensemble"] = 0.5 * (preds["tuned_desc"] + preds["head_desc"])

@@ -6,10 +6,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from xasflow.kinds import ModelKind, tuned_kind
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.config import Recipe
 from xasflow.training.data import SetCatalog
-from xasflow.training.modes import fine_tune, for_set, train_expert, train_universal
+from xasflow.training.modes import for_set
+from xasflow.training.train import train
 
 #: Wraps an iterable of (description, job) pairs to show progress; identity by default.
 Progress = Callable[[Iterable, int, str], Iterable]
@@ -40,19 +42,21 @@ def train_all(catalog: SetCatalog, recipe: Recipe, progress: Progress | None = N
 
     def expert(key: str) -> Callable[[], None]:
         def run() -> None:
-            out.models[(key, "expert")] = train_expert(catalog.sets[key], recipe)
+            out.models[(key, ModelKind.EXPERT.zoo_name)] = train(ModelKind.EXPERT, catalog.sets[key], recipe)
 
         return run
 
     def universal() -> None:
-        model = train_universal(catalog.feff(), recipe)
-        out.models[("*", "universal")] = model
+        model = train(ModelKind.UNIVERSAL, catalog.feff(), recipe)
+        out.models[("*", ModelKind.UNIVERSAL.zoo_name)] = model
         for data in catalog.feff():
-            out.models[(data.key, "universal")] = for_set(model, data)
+            out.models[(data.key, ModelKind.UNIVERSAL.zoo_name)] = for_set(model, data)
 
     def tuned(key: str) -> Callable[[], None]:
         def run() -> None:
-            out.models[(key, "tuned")] = fine_tune(out.models[("*", "universal")], catalog.sets[key], recipe)
+            data = catalog.sets[key]
+            universal = out.models[("*", ModelKind.UNIVERSAL.zoo_name)]
+            out.models[(key, ModelKind.TUNED.zoo_name)] = train(tuned_kind(data.fidelity), data, recipe, base=universal)
 
         return run
 
@@ -103,7 +107,7 @@ def train_selected(
     progress = progress or _no_progress
     entries = selection["sets"]
     recipes = {key: settings.apply(Recipe.from_dict(e["recipe"])) for key, e in entries.items()}
-    needs = [k for k, e in entries.items() if e["mode"] in ("tuned", "universal") and k in catalog.sets]
+    needs = [k for k, e in entries.items() if ModelKind.parse(e["mode"]) != ModelKind.EXPERT and k in catalog.sets]
     universal_recipes: dict[str, Recipe] = {}
     for key in needs:
         universal_recipes.setdefault(recipes[key].universal_key(), recipes[key])
@@ -118,11 +122,11 @@ def train_selected(
 
     def universal(ukey: str) -> Callable[[], None]:
         def run() -> None:
-            universals[ukey] = train_universal(catalog.feff(), universal_recipes[ukey])
+            universals[ukey] = train(ModelKind.UNIVERSAL, catalog.feff(), universal_recipes[ukey])
             if ukey == shipped_key:
-                out.models[("*", "universal")] = universals[ukey]
+                out.models[("*", ModelKind.UNIVERSAL.zoo_name)] = universals[ukey]
                 for data in catalog.feff():
-                    out.models[(data.key, "universal")] = for_set(universals[ukey], data)
+                    out.models[(data.key, ModelKind.UNIVERSAL.zoo_name)] = for_set(universals[ukey], data)
 
         return run
 
@@ -131,12 +135,14 @@ def train_selected(
 
         def run() -> None:
             data = catalog.for_feature(key, entry.get("feature", "m3gnet"))
-            if entry["mode"] == "expert":
-                out.models[(key, "expert")] = train_expert(data, recipe)
-            elif entry["mode"] == "tuned":
-                out.models[(key, "tuned")] = fine_tune(universals[recipe.universal_key()], data, recipe)
+            mode = ModelKind.parse(entry["mode"])
+            if mode is ModelKind.EXPERT:
+                out.models[(key, mode.zoo_name)] = train(mode, data, recipe)
+            elif mode.fine_tuned:
+                universal = universals[recipe.universal_key()]
+                out.models[(key, mode.zoo_name)] = train(tuned_kind(data.fidelity), data, recipe, base=universal)
             else:
-                out.models[(key, "universal")] = for_set(universals[recipe.universal_key()], data)
+                out.models[(key, mode.zoo_name)] = for_set(universals[recipe.universal_key()], data)
             out.defaults[key] = entry["zoo_name"]
 
         return run

@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 
 from xasflow.fileio import atomic_path
+from xasflow.kinds import ZOO_NAMES as KIND_ZOO_NAMES
+from xasflow.kinds import ModelKind
+from xasflow.portable import portable_command
 from xasflow.training.candidates import PUBLISHED, get_candidate
 
 #: Features a shipped structure model may use: one pass of the packaged M3GNet (prediction time ≈ today's).
 SHIPPABLE_FEATURES = ("m3gnet", "m3gnet-blocks", "m3gnet-env")
 #: Name of a mode's model in the zoo (``tuned`` of a VASP set is the cross-fidelity model).
-ZOO_NAMES = {"expert": "expert", "universal": "universal", "tuned": "tuned"}
+ZOO_NAMES = {name: name for name in KIND_ZOO_NAMES}
 FORMAT = "xasflow-selection"
 
 Run = tuple[int, int]  # (fold, seed)
@@ -71,7 +74,7 @@ def grid_of(set_cells: Sequence[Cell]) -> list[Run]:
     Empty when the published recipe's expert was not run (no comparison possible).
     """
     published = [c for c in set_cells if c.candidate == PUBLISHED and c.feature == "m3gnet"]
-    if not any(c.mode == "expert" for c in published):
+    if not any(c.mode == ModelKind.EXPERT for c in published):
         return []
     runs = set.intersection(*(set(c.eta) for c in published))
     return sorted(runs)
@@ -199,13 +202,13 @@ def write_report(
     selection = {
         "format": FORMAT,
         "n_folds": n_folds,
-        "command": command,
+        "command": portable_command(command),
         "sets": {k: rec for k, c in sorted(by_set.items()) if (rec := selection_record(c)) is not None},
     }
     seconds: dict[str, float] = defaultdict(float)
     fits: set[tuple] = set()
     for r in results:
-        fit = (r["mode"], r["candidate"], r["fold"], r["seed"]) if r["mode"] == "universal" else id(r)
+        fit = (r["mode"], r["candidate"], r["fold"], r["seed"]) if r["mode"] == ModelKind.UNIVERSAL else id(r)
         if fit not in fits:  # one universal fit is recorded once per FEFF set
             fits.add(fit)
             seconds[r["mode"]] += float(r.get("seconds", 0.0))

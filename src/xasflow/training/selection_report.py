@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from xasflow.kinds import ModelKind
 from xasflow.training.candidates import PUBLISHED
 from xasflow.training.selection import Cell, best_cell, best_of, grid_of, leave_fold_out, paired
 
@@ -34,9 +35,12 @@ def _runs(grid: Sequence[tuple[int, int]]) -> str:
     return f"{len(folds)} folds × {len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
 
 
+EXPERT = ModelKind.EXPERT.value
+
+
 def _set_table(key: str, set_cells: Sequence[Cell]) -> list[str]:
     grid = grid_of(set_cells)
-    reference = next(c for c in set_cells if (c.mode, c.candidate, c.feature) == ("expert", PUBLISHED, "m3gnet"))
+    reference = next(c for c in set_cells if (c.mode, c.candidate, c.feature) == (EXPERT, PUBLISHED, "m3gnet"))
     lines = [
         f"### {key} ({_runs(grid)}; η mean ± sd over runs; Δ = paired difference to the published-recipe expert)",
         "",
@@ -87,7 +91,7 @@ def _summary(by_set: Mapping[str, Sequence[Cell]]) -> list[str]:
         ]
         pub = max(published, key=lambda c: float(c.on(grid).mean()))
         pub_eta = float(pub.on(grid).mean())
-        tuned, expert = best_of(set_cells, grid, "tuned"), best_of(set_cells, grid, "expert")
+        tuned, expert = best_of(set_cells, grid, ModelKind.TUNED), best_of(set_cells, grid, ModelKind.EXPERT)
         if tuned is not None and expert is not None:
             mean, sd, wins = paired(tuned, expert, grid)
             gap, beyond = f"{mean:+.2f} ± {sd:.2f} ({wins}/{len(grid)})", _beyond(mean, sd)
@@ -105,7 +109,7 @@ def _summary(by_set: Mapping[str, Sequence[Cell]]) -> list[str]:
 
 def _did_not_help(by_set: Mapping[str, Sequence[Cell]]) -> list[str]:
     """Each training candidate's expert η relative to the published-recipe expert, per set (paired means)."""
-    names = sorted({c.candidate for cs in by_set.values() for c in cs if c.mode == "expert"})
+    names = sorted({c.candidate for cs in by_set.values() for c in cs if c.mode == ModelKind.EXPERT})
     keys = sorted(by_set)
     lines = [
         "| candidate (expert, published features) | " + " | ".join(keys) + " |",
@@ -115,9 +119,9 @@ def _did_not_help(by_set: Mapping[str, Sequence[Cell]]) -> list[str]:
         row = []
         for key in keys:
             grid = grid_of(by_set[key])
-            base = best_of(by_set[key], grid, "expert", PUBLISHED)
+            base = best_of(by_set[key], grid, ModelKind.EXPERT, PUBLISHED)
             cell = next(
-                (c for c in by_set[key] if (c.mode, c.candidate, c.feature) == ("expert", name, "m3gnet")), None
+                (c for c in by_set[key] if (c.mode, c.candidate, c.feature) == (ModelKind.EXPERT, name, "m3gnet")), None
             )
             if base is None or cell is None or not cell.covers(grid):
                 row.append("–")
@@ -130,7 +134,7 @@ def _did_not_help(by_set: Mapping[str, Sequence[Cell]]) -> list[str]:
 
 def _representations(set_cells: Sequence[Cell]) -> list[str]:
     grid = grid_of(set_cells)
-    rows = [c for c in set_cells if c.mode == "expert" and c.covers(grid)]
+    rows = [c for c in set_cells if c.mode == ModelKind.EXPERT and c.covers(grid)]
     features = sorted({c.feature for c in rows})
     if len(features) < 2:
         return ["(only the published features were cross-validated)"]

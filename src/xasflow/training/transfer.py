@@ -1,6 +1,8 @@
 """Transfer to an element with few (or no) spectra of its own.
 
-Building blocks of the new-element study and of active learning: a universal model pretrained on other
+Building blocks of the new-element study and of active learning, on plain rows rather than a set of record
+(:func:`xasflow.training.train.train` trains those), with the transfer recipe
+(:func:`~xasflow.training.config.transfer_recipe`): a universal model pretrained on other
 elements (element one-hot or element descriptors as the code), fine-tuning it on ``k`` rows, an expert
 from scratch, and a ridge head that learns the residual of the transferred spectrum from the frozen
 network's last hidden layer. All take plain arrays (features, spectra, material of each row).
@@ -10,75 +12,35 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
 
 from xasflow.constants import ELEMENTS
 from xasflow.errors import XasflowError
+from xasflow.kinds import ModelKind
 from xasflow.models.estimator import XASRegressor
+from xasflow.models.fitting import TrainConfig
+from xasflow.training.config import Recipe
 
 #: Below this many materials, early-stopping shares are carved by row (a material cannot be split otherwise).
 MIN_GROUPS = 5
 
 
-@dataclass(frozen=True)
-class TransferSettings:
-    """Sizes and optimiser settings shared by every transfer method (small nets: the 2-core budget).
-
-    Parameters
-    ----------
-    hidden, dropout
-        Architecture of every network.
-    lr, tune_lr
-        Learning rate from scratch and for fine-tuning (BatchNorm statistics frozen when fine-tuning).
-    batch_size, max_epochs, patience
-        Training loop of the universal models; ``patience`` epochs without improvement on the
-        early-stopping share stop it.
-    few_batch_size, few_max_epochs, few_patience
-        The same for fits on one element's few rows (expert, fine-tuning): smaller batches and more epochs,
-        so that 10 rows get as many optimiser steps as the early stopping asks for.
-    members
-        Ensemble size.
-    stop_fraction
-        Share of the (few) rows each member early-stops on.
-    """
-
-    hidden: tuple[int, ...] = (256, 256)
-    dropout: float = 0.1
-    lr: float = 1e-3
-    tune_lr: float = 2e-4
-    batch_size: int = 128
-    max_epochs: int = 150
-    patience: int = 15
-    few_batch_size: int = 32
-    few_max_epochs: int = 400
-    few_patience: int = 30
-    members: int = 1
-    stop_fraction: float = 0.2
-    threads: int = 1
-
-    def as_dict(self) -> dict:
-        out = asdict(self)
-        out["hidden"] = list(self.hidden)
-        return out
-
-
-def _params(settings: TransferSettings, seed: int, lr: float, few: bool = False) -> dict:
+def _params(recipe: Recipe, seed: int, config: TrainConfig) -> dict:
+    """Estimator hyperparameters of a transfer network trained from scratch with ``config``."""
     return {
-        "hidden": tuple(settings.hidden),
-        "dropout": settings.dropout,
-        "standardize": True,
-        "lr": lr,
-        "batch_size": settings.few_batch_size if few else settings.batch_size,
-        "max_epochs": settings.few_max_epochs if few else settings.max_epochs,
-        "patience": settings.few_patience if few else settings.patience,
-        "weight_decay": 1e-4,
-        "schedule": "plateau",
-        "n_members": settings.members,
+        "hidden": tuple(recipe.hidden or (256, 256)),
+        "dropout": recipe.dropout,
+        "standardize": recipe.standardize,
+        "lr": config.lr,
+        "batch_size": config.batch_size,
+        "max_epochs": config.max_epochs,
+        "patience": config.patience,
+        "weight_decay": config.weight_decay,
+        "schedule": config.schedule,
+        "n_members": recipe.ensemble,
         "random_state": seed,
-        "threads": settings.threads,
+        "threads": config.threads,
     }
 
 
@@ -95,7 +57,7 @@ def pretrain(
     y: np.ndarray,
     elements: Sequence[str],
     groups: Sequence[str],
-    settings: TransferSettings,
+    recipe: Recipe,
     seed: int = 0,
     encoding: str = "descriptors",
     extra_elements: Sequence[str] = (),
@@ -108,15 +70,15 @@ def pretrain(
     model = XASRegressor(
         conditioning=tuple(e for e in ELEMENTS if e in present),
         encoding=encoding,
-        kind="universal",
+        kind=ModelKind.UNIVERSAL,
         stop_fraction=0.1,
-        **_params(settings, seed, settings.lr),
+        **_params(recipe, seed, recipe.train),
     )
     return model.fit(X, y, elements=list(elements), groups=fit_groups(groups))
 
 
 def pretrain_by_element(
-    rows: dict[str, dict], settings: TransferSettings, seed: int = 0, encoding: str = "descriptors"
+    rows: dict[str, dict], recipe: Recipe, seed: int = 0, encoding: str = "descriptors"
 ) -> XASRegressor:
     """:func:`pretrain` on per-element row sets ``{element: {"X", "y", "materials"}}`` (stacked in that order)."""
     if not rows:
@@ -126,35 +88,35 @@ def pretrain_by_element(
         np.vstack([r["y"] for r in rows.values()]),
         [e for e, r in rows.items() for _ in range(len(r["X"]))],
         np.concatenate([r["materials"] for r in rows.values()]),
-        settings,
+        recipe,
         seed,
         encoding,
     )
 
 
-def train_expert(
-    X: np.ndarray, y: np.ndarray, groups: Sequence[str], element: str, settings: TransferSettings, seed: int = 0
+def expert_on_rows(
+    X: np.ndarray, y: np.ndarray, groups: Sequence[str], element: str, recipe: Recipe, seed: int = 0
 ) -> XASRegressor:
-    """An ensemble trained from scratch on one element's rows."""
+    """An ensemble trained from scratch on one element's few rows (``recipe.few``)."""
     model = XASRegressor(
         element=element,
-        kind="expert",
-        stop_fraction=settings.stop_fraction,
-        **_params(settings, seed, settings.lr, few=True),
+        kind=ModelKind.EXPERT,
+        stop_fraction=recipe.stop_fraction or 0.2,
+        **_params(recipe, seed, recipe.few or recipe.train),
     )
     return model.fit(X, y, groups=fit_groups(groups))
 
 
-def fine_tune(
+def tune_on_rows(
     universal: XASRegressor,
     X: np.ndarray,
     y: np.ndarray,
     groups: Sequence[str],
     element: str,
-    settings: TransferSettings,
+    recipe: Recipe,
     seed: int = 0,
 ) -> XASRegressor:
-    """Universal weights fine-tuned on one element's rows (lr ``tune_lr``, BatchNorm statistics frozen).
+    """Universal weights fine-tuned on one element's few rows (``recipe.tune``, BatchNorm statistics frozen).
 
     Raises
     ------
@@ -169,14 +131,14 @@ def fine_tune(
         conditioning = tuple(e for e in ELEMENTS if e in {*conditioning, element})
     model.set_params(
         element=element,
-        kind="tuned",
+        kind=ModelKind.TUNED,
         warm_start=True,
         freeze_batchnorm=True,
-        lr=settings.tune_lr,
-        batch_size=settings.few_batch_size,
-        max_epochs=settings.few_max_epochs,
-        patience=settings.few_patience,
-        stop_fraction=settings.stop_fraction,
+        lr=recipe.tune.lr,
+        batch_size=recipe.tune.batch_size,
+        max_epochs=recipe.tune.max_epochs,
+        patience=recipe.tune.patience,
+        stop_fraction=recipe.stop_fraction or 0.2,
         random_state=seed,
         conditioning=conditioning,
     )
@@ -187,18 +149,7 @@ def fine_tune(
 
 def embed(model: XASRegressor, X: np.ndarray, element: str | None) -> np.ndarray:
     """Last hidden layer of every member, concatenated: ``(n, members · width)``."""
-    model._check_fitted()
-    features = torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=torch.float32)
-    codes = model._codes(model._labels(len(features), element))
-    out = []
-    with torch.inference_mode():
-        for net in model.networks_:
-            net.eval()
-            x = (features - net.feature_mean) / net.feature_scale
-            if codes is not None:
-                x = torch.cat([x, codes], dim=1)
-            out.append(net.layers[:-2](x).double().numpy())
-    return np.hstack(out)
+    return model.hidden_features(X, element)
 
 
 class ResidualHead:

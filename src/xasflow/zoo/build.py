@@ -12,16 +12,19 @@ from typing import Any
 
 from xasflow import __version__
 from xasflow.errors import XasflowError
+from xasflow.kinds import ZOO_NAMES, ModelKind
 from xasflow.models.estimator import XASRegressor
+from xasflow.portable import portable
 from xasflow.training.data import SetCatalog
 from xasflow.training.modes import evaluate
 from xasflow.training.pipeline import TrainedModels
 from xasflow.zoo.registry import INDEX_NAME
 
+UNIVERSAL = ModelKind.UNIVERSAL.zoo_name
 UNIVERSAL_FILE = "universal_FEFF.npz"
 
 
-def _metrics(model: XASRegressor, catalog: SetCatalog, key: str) -> dict[str, Any]:
+def set_metrics(model: XASRegressor, catalog: SetCatalog, key: str) -> dict[str, Any]:
     """η on the set's evaluation rows, and the calibration/domain figures measured on those rows."""
     data = catalog.for_feature(key, model.featurizer_spec.name)
     evaluation, _ = evaluate(model, data, "eval")
@@ -43,7 +46,7 @@ def write_zoo(
     out_dir: Path,
     dtype: str = "float16",
     provenance: str = "",
-    names: tuple[str, ...] = ("expert", "universal", "tuned"),
+    names: tuple[str, ...] = ZOO_NAMES,
     keep_all: bool = False,
     defaults: dict[str, str] | None = None,
     selection: dict[str, Any] | None = None,
@@ -66,8 +69,8 @@ def write_zoo(
         "sets": {},
     }
     with _staged_zoo(out_dir, index) as staging:
-        universal = trained.models.get(("*", "universal"))
-        if universal is not None and "universal" in names:
+        universal = trained.models.get(("*", UNIVERSAL))
+        if universal is not None and UNIVERSAL in names:
             universal.save(staging / UNIVERSAL_FILE, dtype=dtype)
         for key in catalog.sets:
             folder = staging / key
@@ -76,11 +79,11 @@ def write_zoo(
             if not candidates:  # e.g. a selection file that does not name this set
                 folder.rmdir()
                 continue
-            metrics = {name: _metrics(model, catalog, key) for name, model in candidates.items()}
+            metrics = {name: set_metrics(model, catalog, key) for name, model in candidates.items()}
             eta = {name: m["evaluation"]["eta"] for name, m in metrics.items()}
             default = defaults[key] if defaults and key in defaults else max(eta, key=eta.get)
             # Weights cost space; a set ships its default and the (shared) universal model.
-            shipped = [n for n in candidates if n == default or (n == "universal" and universal is not None)]
+            shipped = [n for n in candidates if n == default or (n == UNIVERSAL and universal is not None)]
             if keep_all:
                 shipped = list(candidates)
             entry: dict[str, Any] = {"models": [], "eta": {}, "coverage_68": {}, "coverage_95": {}, "default": default}
@@ -105,8 +108,8 @@ def _ship(
     shared_universal: bool,
 ) -> None:
     """Save ``model`` as ``folder/{name}`` with its metrics and record them in the set's index ``entry``."""
-    model.provenance_.metrics = metrics
-    if name == "universal" and shared_universal:
+    model.set_provenance(metrics=metrics)
+    if name == UNIVERSAL and shared_universal:
         # The universal weights are stored once; each set's card points at them.
         model.save(folder / "universal.json", dtype=dtype, weights_file=f"../{UNIVERSAL_FILE}")
     else:
@@ -150,7 +153,7 @@ def recalibrate_zoo(catalog: SetCatalog, zoo: Path, out_dir: Path, provenance: s
             for name in entry["models"]:
                 model = load_model(element, fidelity, name, root=zoo)
                 calibrate_on_eval(model, [catalog.for_feature(key, model.featurizer_spec.name)])
-                metrics = _metrics(model, catalog, key)
+                metrics = set_metrics(model, catalog, key)
                 _ship(model, staging / key, name, metrics, entry, index["storage_dtype"], universal_card.exists())
         index["recalibrated"] = provenance
     return index
@@ -184,6 +187,26 @@ def add_new_element_set(
     return index
 
 
+def replace_set_model(
+    zoo: Path, key: str, model: XASRegressor, metrics: dict[str, Any], command: str
+) -> dict[str, Any]:
+    """Replace one set's shipped model in ``zoo`` by ``model`` (retrained on changed data), under the same name.
+
+    The set's index entry gets the new η and coverage, and ``command`` is appended to the index's
+    ``retrained`` list; the rest of the zoo is copied unchanged and replaced only once complete.
+    """
+    from xasflow.zoo.registry import read_index
+
+    index = read_index(zoo)
+    entry = index["sets"][key]
+    name = entry["default"]
+    with _staged_zoo(zoo, index, copy_of=zoo) as staging:
+        _ship(model, staging / key, name, metrics, entry, index["storage_dtype"], shared_universal=False)
+        entry.setdefault("candidates_eta", {})[name] = metrics["evaluation"]["eta"]
+        index.setdefault("retrained", []).append(command)
+    return index
+
+
 @contextmanager
 def _staged_zoo(out_dir: Path, index: dict[str, Any], copy_of: Path | None = None) -> Iterator[Path]:
     """A staging folder beside ``out_dir`` (a copy of ``copy_of``) for the block to fill.
@@ -198,7 +221,7 @@ def _staged_zoo(out_dir: Path, index: dict[str, Any], copy_of: Path | None = Non
         if copy_of is not None:
             shutil.copytree(copy_of, staging, dirs_exist_ok=True)
         yield staging
-        (staging / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        (staging / INDEX_NAME).write_text(json.dumps(portable(index), indent=2, sort_keys=True) + "\n")
         _swap_in(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -7,7 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from new_element_study import ELEMENTS, METHODS
+
+from xasflow.training.transfer_study import ELEMENTS, METHODS
 
 K_LABELS = ("0", "10", "30", "100", "300", "all")
 
