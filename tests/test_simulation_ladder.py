@@ -178,3 +178,22 @@ def test_cost_fit_recovers_a_power_law() -> None:
     # Study order: smallest and largest first, every prefix spans the sizes.
     order = spread_order([50, 10, 40, 30, 20], 5, 0.0, 1.0)
     assert order[:2] == [1, 0] and sorted(order) == [0, 1, 2, 3, 4]
+
+
+def test_feff_child_carries_its_nice_value_into_its_scheduler_group():
+    """A niced campaign's FEFF runs in its own session; without this its nice would not count against
+    other sessions (Linux autogroups) and it would take a full core from the user's work."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os; os.nice(7); from xasflow.simulation._feff_child import keep_niceness; keep_niceness(); "
+        "print(open('/proc/self/autogroup').read() if os.path.exists('/proc/self/autogroup') else 'none')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, start_new_session=True
+    ).stdout
+    if Path("/proc/self/autogroup").exists():
+        assert out.split()[-1] == "7", out
+    else:  # kernels without autogroups: the call is a no-op and must not fail
+        assert out.strip() == "none"

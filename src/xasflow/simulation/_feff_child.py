@@ -34,9 +34,27 @@ def _die_with_parent() -> None:
             pass
 
 
+def keep_niceness() -> None:
+    """Give this session's scheduler group the process's nice value.
+
+    On Linux with autogroups (the default), a new session is a new scheduling group, and a nice value only
+    ranks processes *within* a group: a ``nice -n 19`` campaign's FEFF would otherwise take a full core from
+    an interactive test run. Raising a group's nice needs no privilege.
+    """
+    niceness = os.nice(0)
+    if niceness <= 0:
+        return
+    try:
+        with open("/proc/self/autogroup", "w") as handle:
+            handle.write(str(niceness))
+    except OSError:  # no autogroup support (other kernels, other systems): nothing to carry over
+        pass
+
+
 def main(argv: list[str]) -> int:
     inp, workdir = argv
     _die_with_parent()
+    keep_niceness()
     try:
         import feff10
     except ImportError:
