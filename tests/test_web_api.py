@@ -16,6 +16,7 @@ import pytest
 
 from web_server import CIF, REFERENCE, free_port, live_server, web_modules
 from xasflow.cli.main import main
+from xasflow.io.ranking import SIMILARITY_PREFIX
 
 web_modules()
 
@@ -217,7 +218,7 @@ def test_match_with_reference_structures_is_the_cli_ranking(client, experiment_r
         for key, digits in (("score", 6), ("shift_eV", 4), ("sigma_eV", 4), ("scale", 5)):
             assert f"{entry[key]:.{digits}f}" == row[key], key
         for name, value in entry["similarities"].items():
-            assert f"{value:.6f}" == row[name], name
+            assert f"{value:.6f}" == row[SIMILARITY_PREFIX + name], name
     assert body["measured"]["source"] == measured.name
     assert str(tmp_root) not in response.text
     assert len(overlay["energy"]) == len(overlay["measured"]) > 50
