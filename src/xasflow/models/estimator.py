@@ -393,7 +393,7 @@ class XASRegressor(ParamsMixin):
 
     # ------------------------------------------------------------------ inference
     def predict_members(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> np.ndarray:
-        """Each member's spectra, shape ``(n_members, n, 141)`` (with the residual head of the rows' element, if any)."""
+        """Each member's spectra, shape ``(n_members, n, 141)`` (with its element's residual head, if any)."""
         self._check_fitted()
         X = check_matrix(X, self.n_features, "features")
         features = torch.as_tensor(X, dtype=torch.float32)

@@ -4,8 +4,9 @@ Building blocks of the new-element study and of active learning, on plain rows r
 (:func:`xasflow.training.train.train` trains those), with the transfer recipe
 (:func:`~xasflow.training.config.transfer_recipe`): a universal model pretrained on other
 elements (element one-hot or element descriptors as the code), fine-tuning it on ``k`` rows, an expert
-from scratch, and a ridge head that learns the residual of the transferred spectrum from the frozen
-network's last hidden layer. All take plain arrays (features, spectra, material of each row).
+from scratch, and a ridge head (:func:`head_on_rows`, a model that saves and ships) that learns the residual
+of the transferred spectrum from the frozen networks' last hidden layer. All take plain arrays (features, spectra,
+material of each row).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from xasflow.errors import XasflowError
 from xasflow.kinds import ModelKind
 from xasflow.models.estimator import XASRegressor
 from xasflow.models.fitting import TrainConfig
-from xasflow.models.residual_head import ALPHAS
 from xasflow.training.config import Recipe
 
 #: Below this many materials, early-stopping shares are carved by row (a material cannot be split otherwise).
@@ -174,25 +174,3 @@ def head_on_rows(base: XASRegressor, X: np.ndarray, y: np.ndarray, element: str)
         conditioning = tuple(e for e in ELEMENTS if e in {*conditioning, element})
     model.set_params(element=element, kind=ModelKind.HEAD.value, conditioning=conditioning)
     return model.fit_residual_head(X, y, element)
-
-
-class ResidualHead:
-    """Thin wrapper kept for old callers: ``ResidualHead(base, element).fit(X, y).predict(X)`` is
-    :func:`head_on_rows` (use that)."""
-
-    ALPHAS = ALPHAS
-
-    def __init__(self, base: XASRegressor, element: str) -> None:
-        self.base = base
-        self.element = element
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> ResidualHead:
-        self.model_ = head_on_rows(self.base, X, y, self.element)
-        return self
-
-    @property
-    def alpha(self) -> float:
-        return self.model_.residual_head_[self.element].alpha
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict(X, elements=self.element)
