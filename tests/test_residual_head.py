@@ -65,7 +65,7 @@ def test_head_equals_the_ridge_formula_of_the_study(base, headed):
 
 
 def test_save_load_keeps_the_head(headed, tmp_path):
-    X, y = _data(30, 3, shift=0.3)
+    X, _ = _data(30, 3, shift=0.3)
     model = XASRegressor.load(headed.save(tmp_path / "fe.npz"))
     assert set(model.residual_head_) == {"Fe"}
     np.testing.assert_array_equal(model.predict(X), headed.predict(X))
@@ -114,7 +114,7 @@ def test_clone_refit_and_calibration(base, headed):
     calibrated.fit_residual_head(*_data(20, 7))
     assert not calibrated.is_calibrated
     calibrated.calibrate(Xc, yc, groups=[f"m{i}" for i in range(40)])
-    mean, std = calibrated.predict(Xc, return_std=True)
+    _, std = calibrated.predict(Xc, return_std=True)
     assert np.all(std > 0)
 
 
