@@ -4,7 +4,8 @@ Hyperparameters live in ``__init__`` (stored unchanged, so ``get_params``/``set_
 work); ``fit`` sets the learned state (attributes ending in ``_``). Every model is an ensemble: ``predict``
 returns the members' mean and, with ``return_std=True``, a standard deviation per energy point that
 :meth:`calibrate` turns into honest intervals from held-out residuals. :meth:`domain_score` says how unlike
-the training sites a row is.
+the training sites a row is. :meth:`fit_residual_head` adds a ridge correction of one element's spectra on
+top of the frozen networks (the ``head`` kind; :mod:`xasflow.models.residual_head`).
 """
 
 from __future__ import annotations
@@ -305,6 +306,8 @@ class XASRegressor(ParamsMixin):
             Material of each row: the per-member early-stopping split keeps a material on one side.
         X_stop, y_stop, elements_stop
             An explicit early-stopping set shared by all members (otherwise each member carves its own).
+
+        Calibration and residual heads fitted before are dropped (they described the previous networks).
         """
         self._check_params()
         X = check_matrix(X, self.n_features, "training features")
