@@ -122,6 +122,10 @@ def test_expert_and_groups():
     X, y = _rows(20, 0.0, 6)
     expert = expert_on_rows(X, y, [f"m{i}" for i in range(20)], "Fe", SETTINGS, 0)
     assert expert.predict(X).shape == (20, 141) and expert.kind == "expert"
+    # a head on an unconditioned (one-element) model keeps its element's domain reference
+    headed = head_on_rows(expert, X, y, "Fe")
+    assert headed.conditioning == () and set(headed.residual_head_) == {"Fe"} and set(headed.domain_) == {"Fe"}
+    assert headed.predict(X).shape == (20, 141) and headed.domain_["Fe"] is not expert.domain_["Fe"]
 
 
 @pytest.mark.parametrize("head", ["residual", "pca"])

@@ -20,6 +20,7 @@ from xasflow.training.config import Recipe
 from xasflow.training.data import SetData
 from xasflow.training.modes import _pooled, _provenance, calibrate_on_eval
 from xasflow.training.train import register
+from xasflow.training.transfer import head_on_rows
 
 
 @register(ModelKind.HEAD)
@@ -39,10 +40,9 @@ def fit_head_on_set(universal: XASRegressor, data: SetData, recipe: Recipe) -> X
     """
     if universal.conditioning and data.element not in universal.conditioning:
         raise XasflowError(f"the universal model was not trained on {data.element}; cannot fit a head for it")
-    model = universal.relabelled(data.element, data.fidelity)  # a copy: the universal model is untouched
-    model.set_params(kind=ModelKind.HEAD.value)
-    model.set_provenance(Provenance(pretraining={"data": universal.provenance_.data, "kind": "universal FEFF"}))
     pool = _pooled(data)
-    model.fit_residual_head(pool.X, pool.y, data.element)
+    model = head_on_rows(universal, pool.X, pool.y, data.element)  # a copy: the universal model is untouched
+    model.set_params(fidelity=data.fidelity)
+    model.set_provenance(Provenance(pretraining={"data": universal.provenance_.data, "kind": "universal FEFF"}))
     _provenance(model, [data], recipe)
     return calibrate_on_eval(model, [data], recipe.tune.seed)

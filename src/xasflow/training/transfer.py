@@ -158,8 +158,10 @@ def head_on_rows(base: XASRegressor, X: np.ndarray, y: np.ndarray, element: str)
 
     The ``head_desc`` transfer of the new-element study: see
     :meth:`XASRegressor.fit_residual_head <xasflow.models.estimator.XASRegressor.fit_residual_head>`.
-    The copy is labelled as ``tune_on_rows`` labels a fine-tuned one (element, kind ``head``, the
-    element added to a descriptor model's conditioning); ``base`` is untouched.
+    The copy is labelled as ``tune_on_rows`` labels a fine-tuned one (element, kind ``head``, the element
+    added to a descriptor model's conditioning) and, like a fine-tuned model, is a model of ``element``
+    alone: the other elements' domain references and calibrations are not carried (calibrate it, or give
+    it a domain with ``set_domain``). ``base`` is untouched.
 
     Raises
     ------
@@ -173,4 +175,11 @@ def head_on_rows(base: XASRegressor, X: np.ndarray, y: np.ndarray, element: str)
     if conditioning and element not in conditioning:  # descriptor code: record that the model now knows the element
         conditioning = tuple(e for e in ELEMENTS if e in {*conditioning, element})
     model.set_params(element=element, kind=ModelKind.HEAD.value, conditioning=conditioning)
+    if not conditioning and "*" in model.domain_:  # an unlabelled model's domain is its element's
+        model.domain_ = {element: model.domain_["*"]}
+    # Only this element's state ships (the other elements' reference rows would fill the weights file).
+    model.domain_ = {e: r for e, r in model.domain_.items() if e == element}
+    model.domain_flag_rate_ = {e: v for e, v in getattr(model, "domain_flag_rate_", {}).items() if e == element}
+    model.calibration_ = {}
+    model.residual_head_ = {e: h for e, h in getattr(model, "residual_head_", {}).items() if e == element}
     return model.fit_residual_head(X, y, element)
