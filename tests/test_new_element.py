@@ -214,6 +214,42 @@ def test_fe_head_model_is_built_measured_and_shipped_by_the_script(
     assert "the Fe FEFF model (head)" in note and f"trained on {len(X)} simulated sites" in note
 
 
+def test_method_curve_head_is_the_study_formula(fe_model, pretrained, monkeypatch):
+    """``head_desc`` of the learning curve: the estimator's head gives the old ``ResidualHead`` numbers."""
+    from sklearn.linear_model import RidgeCV
+
+    from xasflow.models import XASRegressor
+    from xasflow.training import new_element
+
+    _, _, X, dataset = fe_model
+    base = XASRegressor.load(pretrained / "universal_all_s0.json")
+    args = (base, X, dataset.spectra, dataset.material_ids, "Fe", TINY, 0, (12,), 3)
+    rows = {r["method"]: r for r in new_element.method_curve(*args)}
+    assert set(rows) == set(new_element.CURVE_METHODS) and all(r["eta"] > 0 for r in rows.values())
+
+    class StudyHead:  # the removed ResidualHead: clip(base + ridge([hidden, standardised X]), 0)
+        def __init__(self, base, X, y, element):
+            self.x_mean, self.x_scale = X.mean(0), X.std(0) + 1e-6
+            Z = self.design(base, X, element, raw=True)
+            self.z_mean, self.z_scale = Z.mean(0), Z.std(0) + 1e-6
+            residual = y - base.predict(X, elements=element)
+            self.ridge = RidgeCV(alphas=tuple(np.logspace(-2, 4, 13))).fit((Z - self.z_mean) / self.z_scale, residual)
+            self.base = base
+
+        def design(self, base, X, element, raw=False):
+            Z = np.hstack([base.hidden_features(X, element), (X - self.x_mean) / self.x_scale])
+            return Z if raw else (Z - self.z_mean) / self.z_scale
+
+        def predict(self, X, elements):
+            correction = self.ridge.predict(self.design(self.base, X, elements))
+            return np.clip(self.base.predict(X, elements=elements) + correction, 0.0, None)
+
+    monkeypatch.setattr(new_element, "head_on_rows", StudyHead)
+    old = {r["method"]: r for r in new_element.method_curve(*args)}
+    assert old["head_desc"]["eta"] == pytest.approx(rows["head_desc"]["eta"], rel=1e-6)
+    assert old["head_desc"]["eta_own_mean"] == pytest.approx(rows["head_desc"]["eta_own_mean"], rel=1e-6)
+
+
 def _rocksalt() -> list[list[float]]:
     fcc = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
     return [c for f in fcc for c in (f, [(f[0] + 0.5) % 1, f[1], f[2]])]
