@@ -298,6 +298,8 @@ class XASRegressor(ParamsMixin):
     ) -> XASRegressor:
         """Train every member on ``(X, y)``.
 
+        Calibration and residual heads fitted before are dropped (they described the previous networks).
+
         Parameters
         ----------
         elements
@@ -306,8 +308,6 @@ class XASRegressor(ParamsMixin):
             Material of each row: the per-member early-stopping split keeps a material on one side.
         X_stop, y_stop, elements_stop
             An explicit early-stopping set shared by all members (otherwise each member carves its own).
-
-        Calibration and residual heads fitted before are dropped (they described the previous networks).
         """
         self._check_params()
         X = check_matrix(X, self.n_features, "training features")
