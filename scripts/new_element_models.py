@@ -9,8 +9,13 @@ Usage::
 
 For each element: the campaign's ``{El}_FEFF_campaign.npz`` spectra, M3GNet features of its sites from the
 campaign tree (published featurizer), the model of :func:`xasflow.training.new_element.build_new_element_model`
-(fine-tuned descriptor universal, calibration borrowed from analogue elements, domain on the element's
-published feature rows), added to the zoo as ``{El}_FEFF/tuned``; figures in ``OUT/results.{json,md}``.
+(descriptor universal fine-tuned or given a ridge residual head, ``--method``; calibration borrowed from
+analogue elements put through the same method; domain on the element's published feature rows), added to
+the zoo as ``{El}_FEFF/tuned`` or ``{El}_FEFF/head`` (the set's only model and default: files of the
+set's previous model are removed); figures in ``OUT/results.{json,md}``.
+
+``--method head`` applies to every element, ``--method Mn=head`` to one (others: ``tuned``); repeatable,
+e.g. ``--method Fe=tuned --method Mn=head``.
 """
 
 from __future__ import annotations
@@ -28,12 +33,40 @@ from xasflow.portable import portable_path
 from xasflow.training.config import transfer_recipe
 from xasflow.training.new_element import (
     DEFAULT_ANALOGUES,
+    METHODS,
     NewElementConfig,
     build_new_element_model,
     campaign_card_set,
     campaign_rows,
 )
 from xasflow.zoo.build import add_new_element_set
+
+#: What each transfer method does, for the card's recipe and the results.
+TRANSFER = {
+    "tuned": "fine-tuned on the {sites} simulated {element} sites",
+    "head": "networks frozen, ridge residual head (last hidden layer + standardised features, GCV penalty) "
+    "fitted on the {sites} simulated {element} sites",
+}
+
+
+def parse_methods(values: list[str], elements: list[str]) -> dict[str, str]:
+    """Per element its transfer method from ``--method`` values (``head`` for all, or ``Mn=head``).
+
+    Raises
+    ------
+    XasflowError
+        An unknown method or an element not being built.
+    """
+    methods = dict.fromkeys(elements, "tuned")
+    for value in values:
+        element, _, method = value.rpartition("=")
+        if method not in METHODS:
+            raise XasflowError(f"--method {value}: choose one of {', '.join(METHODS)} (or EL=METHOD)")
+        if element and element not in methods:
+            raise XasflowError(f"--method {value}: {element} is not among --elements {' '.join(elements)}")
+        for name in [element] if element else elements:
+            methods[name] = method
+    return methods
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,26 +82,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="seed of the shipped model")
     parser.add_argument(
+        "--method",
+        action="append",
+        default=[],
+        metavar="[EL=]METHOD",
+        help=f"few-site transfer ({', '.join(METHODS)}; default tuned): METHOD for every element or EL=METHOD "
+        "for one, repeatable (e.g. --method Fe=tuned --method Mn=head); the set ships under the method's name",
+    )
+    parser.add_argument(
         "--extra-seeds", nargs="*", type=int, default=[], help="seeds rebuilt for the intervals only (not shipped)"
     )
     args = parser.parse_args(argv)
+    methods = parse_methods(args.method, args.elements)
 
     import torch
 
     torch.set_num_threads(1)
     settings = transfer_recipe(members=5)
     command = "python scripts/new_element_models.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    results = {"command": command, "settings": settings.as_dict(), "analogues": args.analogues, "elements": {}}
+    results = {
+        "command": command,
+        "settings": settings.as_dict(),
+        "analogues": args.analogues,
+        "methods": methods,
+        "elements": {},
+    }
     for element in args.elements:
         dataset, X, summary = campaign_rows(args.campaign, element, args.reserved)
-        config = NewElementConfig(element, tuple(args.analogues), args.draws, settings, args.seed)
+        config = NewElementConfig(element, tuple(args.analogues), args.draws, settings, args.seed, methods[element])
         model, report = build_new_element_model(
             X, dataset.spectra, dataset.material_ids, args.data_dir, args.reserved, config, cache=args.cache
         )
         card_set = campaign_card_set(args.campaign, element, dataset.ids.tolist())
         transfer = (
             "descriptor-coded universal ensemble (Z, K-edge energy, d count; 5 members) pretrained on the published "
-            f"FEFF val spectra of the other elements, fine-tuned on the {report.sites} simulated {element} sites"
+            "FEFF val spectra of the other elements, "
+            + TRANSFER[methods[element]].format(sites=report.sites, element=element)
         )
         model.set_provenance(
             data={
@@ -91,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             recipe={
                 "name": "new-element transfer",
                 "transfer": transfer,
+                "method": methods[element],
                 "calibration": f"borrowed: {args.draws} few-site transfers of {report.sites} rows on each analogue "
                 f"({', '.join(args.analogues)}), coverage leave-one-analogue-out",
                 "domain": f"{element} published FEFF val feature rows (reserved materials removed)",
@@ -108,13 +158,20 @@ def main(argv: list[str] | None = None) -> int:
             "materials": report.materials,
             "card_set": card_set,
             "transfer": transfer,
+            "method": methods[element],
             "report": report.as_dict(),
         }
         add_new_element_set(args.zoo, model, metrics, provenance=command)
-        results["elements"][element] = {**report.as_dict(), "card_set": card_set, "transfer": transfer}
+        results["elements"][element] = {
+            **report.as_dict(),
+            "card_set": card_set,
+            "transfer": transfer,
+            "method": methods[element],
+            "zoo_name": model.name,
+        }
         seeds = {args.seed: report}
         for seed in args.extra_seeds:  # the whole build again: pretraining, analogue draws, folds
-            repeat = NewElementConfig(element, tuple(args.analogues), args.draws, settings, seed)
+            repeat = NewElementConfig(element, tuple(args.analogues), args.draws, settings, seed, methods[element])
             _, seeds[seed] = build_new_element_model(
                 X, dataset.spectra, dataset.material_ids, args.data_dir, args.reserved, repeat, cache=args.cache
             )
@@ -143,6 +200,10 @@ def _markdown(results: dict) -> str:
         f"Command: `{results['command']}`",
         "",
         f"Settings: {json.dumps(results['settings'])}. Analogues: {', '.join(results['analogues'])}.",
+        "",
+        "Transfer method (shipped model, analogue draws and folds alike): "
+        + ", ".join(f"{e} {m}" for e, m in results.get("methods", {}).items())
+        + ".",
         "",
         "| element | simulated sites (materials) | card set | η, leave one material out | analogue η at the same "
         "site count: mean [min–max] | coverage 68 % / 95 %, leave one analogue out | flagged out of domain |",

@@ -27,7 +27,7 @@ from xasflow.data.reserved import default_reserved_dir
 from xasflow.evaluation.metrics import eta
 from xasflow.reports.new_element import write_report
 from xasflow.training.config import transfer_recipe
-from xasflow.training.transfer import ResidualHead, expert_on_rows, pretrain, tune_on_rows
+from xasflow.training.transfer import expert_on_rows, head_on_rows, pretrain, tune_on_rows
 from xasflow.training.transfer_study import ELEMENTS, KS, TEST_FRACTION, draw_order, load_rows, ridge_expert, test_split
 
 
@@ -118,9 +118,9 @@ def run(args) -> None:
                     )
                     tuned = tune_on_rows(uni_desc, Xk, yk, gk, element, settings, seed)
                     preds["tuned_desc"] = tuned.predict(Xt, elements=element)
-                    head = ResidualHead(uni_desc, element).fit(Xk, yk)
-                    preds["head_desc"] = head.predict(Xt)
-                    extra["head_alpha"] = head.alpha
+                    head = head_on_rows(uni_desc, Xk, yk, element)
+                    preds["head_desc"] = head.predict(Xt, elements=element)
+                    extra["head_alpha"] = head.residual_head_[element].alpha
                     preds["ensemble"] = 0.5 * (preds["tuned_desc"] + preds["head_desc"])
                     if not args.skip_retrained and k >= 0:  # not at k = all: the costliest fit, budget
                         retrained = pretrain(

@@ -228,7 +228,12 @@ def test_persistence_does_not_import_the_estimator() -> None:
 def test_model_kinds_in_one_place() -> None:
     from xasflow.kinds import ZOO_NAMES, ModelKind, tuned_kind
 
-    assert ModelKind.parse("cross-fidelity").zoo_name == "tuned" and ZOO_NAMES == ("expert", "universal", "tuned")
+    assert ModelKind.parse("cross-fidelity").zoo_name == "tuned"
+    assert ZOO_NAMES == ("expert", "universal", "tuned", "head")
+    assert ModelKind.HEAD.fine_tuned and ModelKind.TUNED.fine_tuned and not ModelKind.EXPERT.fine_tuned
+    from xasflow.training.cv import CV_MODES
+
+    assert CV_MODES == ("expert", "universal", "tuned")  # cross-validation does not run the head
     assert tuned_kind("VASP") is ModelKind.CROSS_FIDELITY and tuned_kind("FEFF") is ModelKind.TUNED
     with pytest.raises(XasflowError, match="unknown model kind"):
         ModelKind.parse("hybrid")

@@ -63,10 +63,42 @@ def test_config_refuses_the_element_as_its_own_analogue():
         NewElementConfig("Cr", analogues=("Cr", "Co"))
     with pytest.raises(XasflowError, match="is not supported"):
         NewElementConfig("Xx")
+    with pytest.raises(XasflowError, match="unknown transfer method"):
+        NewElementConfig("Fe", method="ridge")
+    assert NewElementConfig("Fe").method == "tuned" and NewElementConfig("Fe", method="head").method == "head"
+
+
+def _script():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("new_element_models", REPO / "scripts" / "new_element_models.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_methods_per_element():
+    parse = _script().parse_methods
+    assert parse([], ["Fe", "Mn"]) == {"Fe": "tuned", "Mn": "tuned"}
+    assert parse(["head"], ["Fe", "Mn"]) == {"Fe": "head", "Mn": "head"}
+    assert parse(["Fe=tuned", "Mn=head"], ["Fe", "Mn"]) == {"Fe": "tuned", "Mn": "head"}
+    assert parse(["head", "Fe=tuned"], ["Fe", "Mn"]) == {"Fe": "tuned", "Mn": "head"}
+    with pytest.raises(XasflowError, match="choose one of"):
+        parse(["Mn=ridge"], ["Fe", "Mn"])
+    with pytest.raises(XasflowError, match="not among"):
+        parse(["Co=head"], ["Fe", "Mn"])
 
 
 @pytest.fixture(scope="module")
-def fe_model(data_root):
+def pretrained(tmp_path_factory):
+    """Cache of the tiny pretrained models, shared by the Fe builds of this module."""
+    return tmp_path_factory.mktemp("new_element_cache")
+
+
+@pytest.fixture(scope="module")
+def fe_model(data_root, pretrained):
     """A tiny Fe model from the campaign's Fe sites (features from the campaign tree)."""
     from xasflow.training.new_element import campaign_rows
 
@@ -74,7 +106,7 @@ def fe_model(data_root):
     dataset, X, _ = campaign_rows(REPO / "data" / "campaigns" / "fe_mn", "Fe", reserved)
     config = NewElementConfig("Fe", ("Cr", "Co"), 1, TINY, 0)
     model, report = build_new_element_model(
-        X, dataset.spectra, dataset.material_ids, data_root, reserved, config, log=lambda _: None
+        X, dataset.spectra, dataset.material_ids, data_root, reserved, config, cache=pretrained, log=lambda _: None
     )
     return model, report, X, dataset
 
@@ -140,6 +172,84 @@ def test_fe_set_in_a_zoo_predicts_a_structure(fe_model, tmp_path):
     assert prediction.average.shape == (141,) and np.isfinite(prediction.average_std).all()
 
 
+def test_fe_head_model_is_built_measured_and_shipped_by_the_script(
+    fe_model, data_root, pretrained, tmp_path, monkeypatch
+):
+    """``--method Fe=head`` end to end on the pretrained models of ``fe_model`` (the head itself is a ridge: fast)."""
+    from xasflow.models import XASRegressor
+    from xasflow.zoo.registry import load_model, quality_note, read_index
+
+    _, tuned_report, X, dataset = fe_model
+    zoo = tmp_path / "zoo"
+    shutil.copytree(REPO / "src" / "xasflow" / "zoo" / "models", zoo)
+    (zoo / "Fe_FEFF" / "stale.npz").write_bytes(b"")  # a file of the set's previous build goes too
+    script = _script()
+    monkeypatch.setattr(script, "transfer_recipe", lambda members: TINY)
+    args = ["--campaign", str(REPO / "data" / "campaigns" / "fe_mn"), "--elements", "Fe"]
+    args += ["--data-dir", str(data_root), "--reserved", str(data_root.parent / "reserved")]
+    args += ["--cache", str(pretrained), "--zoo", str(zoo), "--out", str(tmp_path / "out")]
+    args += ["--analogues", "Cr", "Co", "--draws", "1", "--method", "Fe=head"]
+    assert script.main(args) == 0
+    entry = read_index(zoo)["sets"]["Fe_FEFF"]
+    assert entry["default"] == "head" and entry["models"] == ["head"] and entry["new_element"]["method"] == "head"
+    assert sorted(p.name for p in (zoo / "Fe_FEFF").iterdir()) == ["head.json", "head.npz"]
+    assert read_index(zoo)["sets"]["Mn_FEFF"]["default"] == read_index()["sets"]["Mn_FEFF"]["default"]  # untouched
+    model = load_model("Fe", root=zoo)
+    assert model.kind == "head" and set(model.residual_head_) == {"Fe"} and model.is_calibrated
+    assert model.residual_head_["Fe"].rows == len(X) and model.card_source_.recipe["method"] == "head"
+    # the head is fitted on the same frozen networks as the tuned model started from
+    base = XASRegressor.load(pretrained / "universal_all_s0.json")
+    np.testing.assert_allclose(model.hidden_features(X, "Fe"), base.hidden_features(X, "Fe"), atol=0.01)  # float16
+    assert np.mean((model.predict(X) - dataset.spectra) ** 2) < np.mean(
+        (base.predict(X, elements="Fe") - dataset.spectra) ** 2
+    )
+    estimate = model.estimate(X)
+    assert np.all(estimate.std > 0) and estimate.in_domain.mean() > 0.5
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    report = results["elements"]["Fe"]
+    assert results["methods"] == {"Fe": "head"} and report["zoo_name"] == "head"
+    assert report["leave_one_material_out_eta"] > 0 and report["sites"] == tuned_report.sites
+    assert "Transfer method" in (tmp_path / "out" / "results.md").read_text()
+    note = quality_note("Fe", root=zoo)
+    assert "the Fe FEFF model (head)" in note and f"trained on {len(X)} simulated sites" in note
+
+
+def test_method_curve_head_is_the_study_formula(fe_model, pretrained, monkeypatch):
+    """``head_desc`` of the learning curve: the estimator's head gives the old ``ResidualHead`` numbers."""
+    from sklearn.linear_model import RidgeCV
+
+    from xasflow.models import XASRegressor
+    from xasflow.training import new_element
+
+    _, _, X, dataset = fe_model
+    base = XASRegressor.load(pretrained / "universal_all_s0.json")
+    args = (base, X, dataset.spectra, dataset.material_ids, "Fe", TINY, 0, (12,), 3)
+    rows = {r["method"]: r for r in new_element.method_curve(*args)}
+    assert set(rows) == set(new_element.CURVE_METHODS) and all(r["eta"] > 0 for r in rows.values())
+
+    class StudyHead:  # the removed ResidualHead: clip(base + ridge([hidden, standardised X]), 0)
+        def __init__(self, base, X, y, element):
+            self.x_mean, self.x_scale = X.mean(0), X.std(0) + 1e-6
+            Z = self.design(base, X, element, raw=True)
+            self.z_mean, self.z_scale = Z.mean(0), Z.std(0) + 1e-6
+            residual = y - base.predict(X, elements=element)
+            self.ridge = RidgeCV(alphas=tuple(np.logspace(-2, 4, 13))).fit((Z - self.z_mean) / self.z_scale, residual)
+            self.base = base
+
+        def design(self, base, X, element, raw=False):
+            Z = np.hstack([base.hidden_features(X, element), (X - self.x_mean) / self.x_scale])
+            return Z if raw else (Z - self.z_mean) / self.z_scale
+
+        def predict(self, X, elements):
+            correction = self.ridge.predict(self.design(self.base, X, elements))
+            return np.clip(self.base.predict(X, elements=elements) + correction, 0.0, None)
+
+    monkeypatch.setattr(new_element, "head_on_rows", StudyHead)
+    old = {r["method"]: r for r in new_element.method_curve(*args)}
+    assert old["head_desc"]["eta"] == pytest.approx(rows["head_desc"]["eta"], rel=1e-6)
+    assert old["head_desc"]["eta_own_mean"] == pytest.approx(rows["head_desc"]["eta_own_mean"], rel=1e-6)
+
+
 def _rocksalt() -> list[list[float]]:
     fcc = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
     return [c for f in fcc for c in (f, [(f[0] + 0.5) % 1, f[1], f[2]])]
@@ -161,9 +271,9 @@ def test_a_few_sites_fine_tune_without_a_domain_reference_until_one_is_set():
 
 def test_predicting_fe_says_once_what_the_model_was_trained_on(capsys, tmp_path):
     from xasflow.cli.main import main
-    from xasflow.zoo.registry import quality_note
+    from xasflow.zoo.registry import card_path, quality_note
 
-    card = json.loads((REPO / "src" / "xasflow" / "zoo" / "models" / "Fe_FEFF" / "tuned.json").read_text())
+    card = json.loads(card_path("Fe").read_text())  # the set's default, whichever method it ships
     note = quality_note("Fe")
     assert f"trained on {card['metrics']['sites']} simulated sites of {card['metrics']['materials']} materials" in note
     assert "leave-one-material-out η" in note and "screening-s5" in note

@@ -113,9 +113,16 @@ def test_all_modes_end_to_end(small_catalog, tmp_path) -> None:
     assert load_model("Cr", "FEFF", root=tmp_path / "zoo").is_calibrated
 
 
-def test_fine_tuning_works_on_a_copy_of_the_universal_model(small_catalog) -> None:
-    recipe = dataclasses.replace(REFERENCE.with_max_epochs(3).with_ensemble(2), condition_universal=True)
-    universal = train(ModelKind.UNIVERSAL, small_catalog.feff(), recipe)
+CONDITIONED = dataclasses.replace(REFERENCE.with_max_epochs(3).with_ensemble(2), condition_universal=True)
+
+
+@pytest.fixture(scope="module")
+def conditioned_universal(small_catalog):
+    return train(ModelKind.UNIVERSAL, small_catalog.feff(), CONDITIONED)
+
+
+def test_fine_tuning_works_on_a_copy_of_the_universal_model(small_catalog, conditioned_universal) -> None:
+    recipe, universal = CONDITIONED, conditioned_universal
     data = small_catalog.sets["Cr_FEFF"]
     before = universal.predict(data.eval.X, elements="Cr")
     tuned = train(ModelKind.TUNED, data, recipe, base=universal)
@@ -124,6 +131,38 @@ def test_fine_tuning_works_on_a_copy_of_the_universal_model(small_catalog) -> No
     assert universal.networks_[0] is not tuned.networks_[0]
     assert not np.array_equal(tuned.predict(data.eval.X), before)
     assert tuned.provenance_.pretraining["kind"] == "universal FEFF"
+
+
+def test_head_kind_is_a_calibrated_copy_that_ships(small_catalog, conditioned_universal, tmp_path) -> None:
+    from xasflow.inference.predictor import Predictor, check_model_name
+    from xasflow.training.pipeline import TrainedModels
+
+    universal, data = conditioned_universal, small_catalog.sets["Cr_FEFF"]
+    before = universal.predict(data.eval.X, elements="Cr")
+    with pytest.raises(XasflowError, match="give base="):
+        train(ModelKind.HEAD, data, CONDITIONED)
+    head = train(ModelKind.HEAD, data, CONDITIONED, base=universal)
+    assert head.kind == "head" and head.name == "head" and head.element == "Cr" and head.fidelity == "FEFF"
+    assert head.is_calibrated and set(head.residual_head_) == {"Cr"} and "Cr" in head.calibration_
+    assert head.residual_head_["Cr"].rows == len(data.train) + len(data.stop)
+    assert head.provenance_.pretraining["kind"] == "universal FEFF" and "Cr_FEFF" in head.provenance_.data
+    np.testing.assert_array_equal(universal.predict(data.eval.X, elements="Cr"), before)  # a copy
+    assert not getattr(universal, "residual_head_", {})
+    # the head fits the fitting rows better than the frozen networks alone
+    fit_X, fit_y = np.vstack([data.train.X, data.stop.X]), np.vstack([data.train.y, data.stop.y])
+    assert np.mean((head.predict(fit_X) - fit_y) ** 2) < np.mean((universal.predict(fit_X, elements="Cr") - fit_y) ** 2)
+    mean, std = head.predict(data.eval.X, return_std=True)
+    assert np.all(std > 0) and np.all(np.isfinite(mean))
+    # a head model in a zoo: listed, loaded by name and picked by the predictor with --model head
+    trained = TrainedModels(CONDITIONED)
+    trained.models[("Cr_FEFF", "head")] = head
+    index = write_zoo(small_catalog, trained, tmp_path / "zoo", defaults={"Cr_FEFF": "head"})
+    assert index["sets"]["Cr_FEFF"]["models"] == ["head"] and index["sets"]["Cr_FEFF"]["default"] == "head"
+    assert ("Cr", "FEFF", "head") in available_models(tmp_path / "zoo")
+    loaded = load_model("Cr", "FEFF", "head", root=tmp_path / "zoo")
+    np.testing.assert_allclose(loaded.predict(data.eval.X), mean, atol=0.05)  # float16 members
+    check_model_name("head", None, "FEFF", tmp_path / "zoo")
+    assert Predictor(model="head", zoo_dir=tmp_path / "zoo").model_for("Cr").kind == "head"
 
 
 def test_expert_training_is_deterministic(small_catalog) -> None:

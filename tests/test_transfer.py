@@ -9,7 +9,7 @@ from xasflow.errors import XasflowError
 from xasflow.models import XASRegressor
 from xasflow.models.elements import N_DESCRIPTORS, element_descriptors
 from xasflow.training.config import transfer_recipe
-from xasflow.training.transfer import ResidualHead, expert_on_rows, fit_groups, pretrain, tune_on_rows
+from xasflow.training.transfer import expert_on_rows, fit_groups, head_on_rows, pretrain, tune_on_rows
 
 SETTINGS = transfer_recipe(hidden=(16,), max_epochs=4, few_max_epochs=4, patience=2, few_patience=2, members=2)
 
@@ -65,15 +65,55 @@ def test_onehot_universal_needs_a_slot(sources):
     tune_on_rows(slotted, X[:10], y[:10], groups[:10], "Fe", SETTINGS)
 
 
-def test_residual_head_learns_what_the_base_misses(sources):
+def _study_head(base: XASRegressor, X, y, X_test, element: str) -> np.ndarray:
+    """The ``head_desc`` formula of the new-element study (the old ``ResidualHead``), written out."""
+    from sklearn.linear_model import RidgeCV
+
+    x_mean, x_scale = X.mean(0), X.std(0) + 1e-6
+    Z = np.hstack([base.hidden_features(X, element), (X - x_mean) / x_scale])
+    z_mean, z_scale = Z.mean(0), Z.std(0) + 1e-6
+    ridge = RidgeCV(alphas=tuple(np.logspace(-2, 4, 13))).fit(
+        (Z - z_mean) / z_scale, y - base.predict(X, elements=element)
+    )
+    Zt = (np.hstack([base.hidden_features(X_test, element), (X_test - x_mean) / x_scale]) - z_mean) / z_scale
+    return np.clip(base.predict(X_test, elements=element) + ridge.predict(Zt), 0.0, None)
+
+
+def test_residual_head_learns_what_the_base_misses(sources, tmp_path):
     X, y, elements, groups = sources
     universal = pretrain(X, y, elements, groups, SETTINGS, 0, "descriptors")
     Xf, yf = _rows(60, 15.0, 5)
     yf = yf + 0.3 * (Xf[:, :1] / 100)  # a shift the base never saw, linear in a feature
-    head = ResidualHead(universal, "Fe").fit(Xf[:40], yf[:40])
-    base_err = np.mean((universal.predict(Xf[40:], elements="Fe") - yf[40:]) ** 2)
-    head_err = np.mean((head.predict(Xf[40:]) - yf[40:]) ** 2)
-    assert head_err < 0.5 * base_err and head.alpha > 0
+    before = universal.predict(Xf[40:], elements="Fe")
+    head = head_on_rows(universal, Xf[:40], yf[:40], "Fe")
+    assert head.kind == "head" and head.element == "Fe" and "Fe" in head.conditioning
+    np.testing.assert_array_equal(universal.predict(Xf[40:], elements="Fe"), before)  # the base is untouched
+    assert not getattr(universal, "residual_head_", {})
+    base_err = np.mean((before - yf[40:]) ** 2)
+    predicted = head.predict(Xf[40:], elements="Fe")
+    assert np.mean((predicted - yf[40:]) ** 2) < 0.5 * base_err and head.residual_head_["Fe"].alpha > 0
+    # the same numbers as the study's ridge (coefficients kept at float32 precision)
+    np.testing.assert_allclose(predicted, _study_head(universal, Xf[:40], yf[:40], Xf[40:], "Fe"), atol=1e-6)
+    # other elements keep the universal model's predictions
+    np.testing.assert_array_equal(head.predict(X[:5], elements="Co"), universal.predict(X[:5], elements="Co"))
+    # calibrated, saved and loaded like any model
+    Xc, yc = _rows(20, 15.0, 6)
+    head.set_domain("Fe", Xc, Xc)
+    head.calibrate(Xc, yc + 0.3 * (Xc[:, :1] / 100), elements="Fe", groups=[f"c{i}" for i in range(20)])
+    again = XASRegressor.load(head.save(tmp_path / "fe_head.npz"))
+    assert again.kind == "head" and again.name == "head"
+    np.testing.assert_array_equal(again.predict(Xf[40:], elements="Fe"), predicted)
+    mean, std = again.predict(Xf[40:], return_std=True, elements="Fe")
+    np.testing.assert_array_equal(mean, predicted)
+    assert np.all(std > 0)
+
+
+def test_onehot_head_needs_a_slot(sources):
+    X, y, elements, groups = sources
+    universal = pretrain(X, y, elements, groups, SETTINGS, 0, "onehot")
+    with pytest.raises(XasflowError, match="no slot for Fe"):
+        head_on_rows(universal, X[:10], y[:10], "Fe")
+    assert head_on_rows(universal, X[:10], y[:10], "Co").conditioning == ("Co", "Ni")
 
 
 def test_expert_and_groups():
@@ -82,6 +122,10 @@ def test_expert_and_groups():
     X, y = _rows(20, 0.0, 6)
     expert = expert_on_rows(X, y, [f"m{i}" for i in range(20)], "Fe", SETTINGS, 0)
     assert expert.predict(X).shape == (20, 141) and expert.kind == "expert"
+    # a head on an unconditioned (one-element) model keeps its element's domain reference
+    headed = head_on_rows(expert, X, y, "Fe")
+    assert headed.conditioning == () and set(headed.residual_head_) == {"Fe"} and set(headed.domain_) == {"Fe"}
+    assert headed.predict(X).shape == (20, 141) and headed.domain_["Fe"] is not expert.domain_["Fe"]
 
 
 @pytest.mark.parametrize("head", ["residual", "pca"])

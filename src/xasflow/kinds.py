@@ -23,6 +23,8 @@ class ModelKind(StrEnum):
     TUNED = "tuned"
     #: The FEFF universal model fine-tuned on a VASP set.
     CROSS_FIDELITY = "cross-fidelity"
+    #: The universal model with a ridge residual head fitted on one set's rows (networks frozen).
+    HEAD = "head"
 
     @property
     def zoo_name(self) -> str:
@@ -31,8 +33,8 @@ class ModelKind(StrEnum):
 
     @property
     def fine_tuned(self) -> bool:
-        """Trained from the universal model's weights."""
-        return self in (ModelKind.TUNED, ModelKind.CROSS_FIDELITY)
+        """Trained from the universal model's weights (``train`` needs ``base=``)."""
+        return self in (ModelKind.TUNED, ModelKind.CROSS_FIDELITY, ModelKind.HEAD)
 
     @classmethod
     def parse(cls, name: str | ModelKind) -> ModelKind:

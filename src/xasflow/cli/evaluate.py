@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         default=None,
-        help="zoo model name (expert|universal|tuned; default: the set's default) or a path to a model card (.json)",
+        help="zoo model name (expert|universal|tuned|head; default: the set's default) or a model card path (.json)",
     )
     parser.add_argument("--element", required=True)
     parser.add_argument("--fidelity", default="FEFF")

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         default=None,
-        help="tuned | expert | universal (default: the set's best), or a model card (.json) from `xasflow train`",
+        help="tuned | expert | universal | head (default: the set's best), or a model card (.json) of `xasflow train`",
     )
     parser.add_argument("--zoo-dir", type=Path, default=None, help="model zoo folder (default: the packaged zoo)")
     parser.add_argument("--sites", default="inequivalent", help="inequivalent (default) | all | i,j,...")

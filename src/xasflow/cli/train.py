@@ -1,4 +1,4 @@
-"""``xasflow train``: one model (expert, universal, tuned or cross-fidelity) from a data root."""
+"""``xasflow train``: one model (expert, universal, tuned, cross-fidelity or head) from a data root."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fidelity", default=None, help="FEFF or VASP (default FEFF; VASP for cross-fidelity)")
     parser.add_argument("--out", type=Path, required=True, help="model file to write (.npz weights + .json card)")
     parser.add_argument(
-        "--universal", type=Path, default=None, help="universal model card to fine-tune (tuned/cross-fidelity)"
+        "--universal", type=Path, default=None, help="universal model card to start from (tuned/cross-fidelity/head)"
     )
     parser.add_argument("--dtype", default="float32", choices=("float32", "float16"), help="weight storage")
     add_training_options(parser)

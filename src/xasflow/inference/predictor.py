@@ -119,8 +119,8 @@ class Predictor:
     fidelity
         ``"FEFF"`` or ``"VASP"``.
     model
-        Zoo model name (``"tuned"``, ``"expert"``, ``"universal"``; ``None`` = each set's default), or the path
-        of a model card written by ``xasflow train`` / :meth:`XASRegressor.save` (used for its element).
+        Zoo model name (``"tuned"``, ``"expert"``, ``"universal"``, ``"head"``; ``None`` = each set's default), or
+        the path of a model card written by ``xasflow train`` / :meth:`XASRegressor.save` (used for its element).
     sites
         ``"inequivalent"``, ``"all"`` or a list of site indices.
     symprec

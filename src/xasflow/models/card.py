@@ -92,6 +92,20 @@ class DomainSpec:
 
 
 @dataclass(frozen=True)
+class ResidualHeadSpec:
+    """A ridge residual head fitted for one element (its arrays are in the weights, ``head__{El}__*``).
+
+    ``predict = clip(member + ridge([hidden layer, standardised X]), 0)`` for every member; ``alpha`` is the
+    ridge penalty chosen by generalised cross-validation on the ``rows`` it was fitted on.
+    """
+
+    method: str
+    alpha: float
+    rows: int
+    design_columns: int
+
+
+@dataclass(frozen=True)
 class WeightsInfo:
     """The weights file (relative to the card) and its checksum."""
 
@@ -108,7 +122,7 @@ class ModelCard:
     Parameters
     ----------
     kind
-        ``expert``, ``universal``, ``tuned`` or ``cross-fidelity``.
+        ``expert``, ``universal``, ``tuned``, ``cross-fidelity`` or ``head``.
     name
         Name within its set (the zoo uses the kind, with ``tuned`` for cross-fidelity too).
     element, fidelity
@@ -123,6 +137,8 @@ class ModelCard:
         Measured scores (η, MSE, coverage ...) with their protocol.
     calibration, domain
         Per element.
+    residual_head
+        Per element with a ridge residual head (absent from the JSON of a model without one).
     """
 
     kind: str
@@ -139,6 +155,7 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, CalibrationSpec] = field(default_factory=dict)
     domain: dict[str, DomainSpec] = field(default_factory=dict)
+    residual_head: dict[str, ResidualHeadSpec] = field(default_factory=dict)
     baseline_spectrum: tuple[float, ...] | None = None
     pretraining: dict[str, Any] | None = None
     recipe: dict[str, Any] | None = None
@@ -154,7 +171,10 @@ class ModelCard:
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
-        return json.loads(json.dumps(asdict(self)))
+        data = json.loads(json.dumps(asdict(self)))
+        if not data["residual_head"]:  # cards of models without a head stay as they were
+            del data["residual_head"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: object = "model card") -> ModelCard:
@@ -193,6 +213,7 @@ class ModelCard:
                 metrics=dict(data.get("metrics", {})),
                 calibration={k: _calibration(v) for k, v in data.get("calibration", {}).items()},
                 domain={k: DomainSpec(**v) for k, v in data.get("domain", {}).items()},
+                residual_head={k: ResidualHeadSpec(**v) for k, v in data.get("residual_head", {}).items()},
                 baseline_spectrum=_floats(data.get("baseline_spectrum")),
                 pretraining=data.get("pretraining"),
                 recipe=data.get("recipe"),
@@ -241,6 +262,9 @@ class ModelCard:
         for element, domain in self.domain.items():
             if element not in ELEMENTS or domain.threshold <= 0 or domain.k < 1:
                 problems.append(f"domain block for {element!r} inconsistent")
+        for element, head in self.residual_head.items():
+            if (element not in ELEMENTS and element != "*") or not head.alpha > 0 or head.rows < 1:
+                problems.append(f"residual head block for {element!r} inconsistent")
         if self.weights is None:
             problems.append("weights entry missing")
         if problems:

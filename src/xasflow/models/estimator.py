@@ -4,7 +4,8 @@ Hyperparameters live in ``__init__`` (stored unchanged, so ``get_params``/``set_
 work); ``fit`` sets the learned state (attributes ending in ``_``). Every model is an ensemble: ``predict``
 returns the members' mean and, with ``return_std=True``, a standard deviation per energy point that
 :meth:`calibrate` turns into honest intervals from held-out residuals. :meth:`domain_score` says how unlike
-the training sites a row is.
+the training sites a row is. :meth:`fit_residual_head` adds a ridge correction of one element's spectra on
+top of the frozen networks (the ``head`` kind; :mod:`xasflow.models.residual_head`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from xasflow.models.network import SpectrumMLP, output_basis
 from xasflow.models.params import ParamsMixin
 from xasflow.models.persistence import FittedState, build_card, card_params, fitted_state, read_model, save_model
 from xasflow.models.provenance import Provenance
+from xasflow.models.residual_head import ResidualHeadState, fit_head
 
 __all__ = ["Provenance", "SpectrumEstimate", "XASRegressor", "check_is_fitted", "check_matrix"]
 
@@ -296,6 +298,8 @@ class XASRegressor(ParamsMixin):
     ) -> XASRegressor:
         """Train every member on ``(X, y)``.
 
+        Calibration and residual heads fitted before are dropped (they described the previous networks).
+
         Parameters
         ----------
         elements
@@ -368,6 +372,7 @@ class XASRegressor(ParamsMixin):
             if n > K_NEIGHBOURS
         }
         self.calibration_: dict[str, tuple[Calibration, CoverageReport]] = {}
+        self.residual_head_: dict[str, ResidualHeadState] = {}  # fitted to the previous networks
         if not hasattr(self, "provenance_"):
             self.provenance_ = Provenance()
         return self
@@ -391,7 +396,7 @@ class XASRegressor(ParamsMixin):
 
     # ------------------------------------------------------------------ inference
     def predict_members(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> np.ndarray:
-        """Each member's spectra, shape ``(n_members, n, 141)``."""
+        """Each member's spectra, shape ``(n_members, n, 141)`` (with its element's residual head, if any)."""
         self._check_fitted()
         X = check_matrix(X, self.n_features, "features")
         features = torch.as_tensor(X, dtype=torch.float32)
@@ -403,7 +408,24 @@ class XASRegressor(ParamsMixin):
                 out = [net.eval()(features, codes).double().numpy() for net in self.networks_]
         finally:
             torch.set_num_threads(previous)
-        return np.stack(out)
+        members = np.stack(out)
+        if getattr(self, "residual_head_", None):
+            self._apply_heads(members, X, self._labels(len(X), elements))
+        return members
+
+    def _apply_heads(self, members: np.ndarray, X: np.ndarray, labels: list[str]) -> None:
+        """Add each element's residual-head correction to every member's rows of it (in place).
+
+        One shift shared by the members: the correction, plus whatever lifts a negative mean to 0. The
+        members' mean is then ``clip(mean + correction, 0)`` (the head as fitted and studied) and their
+        spread, the calibration's input, is the networks' own. Clipping each member instead would shrink
+        the spread and move the mean where members straddle 0; a member may dip below 0 where the mean is 0.
+        """
+        for element, head in self.residual_head_.items():
+            rows = np.array([lab == element for lab in labels])
+            if rows.any():
+                block = members[:, rows] + head.correction(self.hidden_features(X[rows], element), X[rows])
+                members[:, rows] = block + np.maximum(-block.mean(axis=0), 0.0)
 
     def member_mean_std(
         self, X: np.ndarray, elements: Sequence[str] | str | None = None
@@ -554,10 +576,13 @@ class XASRegressor(ParamsMixin):
         if not self.conditioning:
             model.domain_ = {element: model.domain_["*"]}
             model.calibration_ = {}
+            heads = getattr(model, "residual_head_", {})
+            head = heads.get("*", heads.get(element))
+            model.residual_head_ = {} if head is None else {element: head}
         return model
 
     def hidden_features(self, X: np.ndarray, elements: Sequence[str] | str | None = None) -> np.ndarray:
-        """Last hidden layer of every member, concatenated: ``(n, n_members · width)``."""
+        """Last hidden layer of every member, concatenated: ``(n, n_members · width)`` (the networks', no head)."""
         check_is_fitted(self)
         features = torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=torch.float32)
         codes = self._codes(self._labels(len(features), elements))
@@ -570,6 +595,45 @@ class XASRegressor(ParamsMixin):
                     x = torch.cat([x, codes], dim=1)
                 out.append(net.layers[:-2](x).double().numpy())
         return np.hstack(out)
+
+    def fit_residual_head(self, X: np.ndarray, y: np.ndarray, element: str | None = None) -> XASRegressor:
+        """Fit a ridge residual head for ``element``'s rows on ``(X, y)``; the networks stay frozen.
+
+        The head is a ridge regression of ``y`` minus the members' mean on the members' last hidden layer
+        (:meth:`hidden_features`) and the standardised features, the design standardised, its penalty
+        chosen by generalised cross-validation over :data:`~xasflow.models.residual_head.ALPHAS`, so it
+        needs no held-out rows (:mod:`xasflow.models.residual_head`). Afterwards every member's spectra of
+        ``element``'s rows get the correction, and the mean is clipped at 0 by a shift shared by the
+        members (their spread is unchanged). A head already fitted for ``element`` is
+        replaced (the new one corrects the networks, not the old head). The calibration no longer applies
+        to the corrected predictions and is dropped for ``element``: calibrate again.
+
+        Parameters
+        ----------
+        element
+            Element of every row (default: the model's); a conditioned model needs one.
+
+        Raises
+        ------
+        InputError
+            Wrong feature width, NaN/inf, or no rows.
+        XasflowError
+            Untrained model, fewer than 3 rows, or an element the model cannot predict.
+        """
+        self._check_fitted()
+        X = check_matrix(X, self.n_features, "residual-head features")
+        y = check_matrix(y, 141, "residual-head spectra")
+        if len(X) != len(y):
+            raise XasflowError(f"residual head: {len(X)} feature rows but {len(y)} spectra")
+        label = self._labels(len(X), element)[0]
+        heads = dict(getattr(self, "residual_head_", {}))
+        heads.pop(label, None)
+        self.residual_head_ = heads  # without this element's head: the base's mean is the residual's reference
+        base = self.predict_members(X, label).mean(axis=0)
+        heads[label] = fit_head(self.hidden_features(X, label), X, y - base)
+        self.residual_head_ = heads
+        getattr(self, "calibration_", {}).pop(label, None)
+        return self
 
     @property
     def is_calibrated(self) -> bool:
@@ -613,6 +677,7 @@ class XASRegressor(ParamsMixin):
         self.domain_ = state.domain
         self.domain_flag_rate_ = state.domain_flag_rate
         self.calibration_ = state.calibration
+        self.residual_head_ = state.residual_head
         self.provenance_ = state.provenance
         self.card_source_ = state.card
 

@@ -1,7 +1,9 @@
 """Saving and loading an :class:`XASRegressor` as a model card (``.json``) beside its weights (``.npz``).
 
-The ``.npz`` holds every member's state (``m{i}__{key}``) and the domain reference rows of each element
-(``domain__{El}__rows|mean|scale``); the card holds everything else, including the calibration.
+The ``.npz`` holds every member's state (``m{i}__{key}``), the domain reference rows of each element
+(``domain__{El}__rows|mean|scale``) and the arrays of each element's residual head, if any
+(``head__{El}__coef|intercept|…``, covered by the weights' checksum); the card holds everything else,
+including the calibration and each head's penalty and rows.
 
 This module reads and writes files; :meth:`XASRegressor.load <xasflow.models.estimator.XASRegressor.load>` sets
 the state it reads, so the estimator imports this module and not the other way round.
@@ -9,7 +11,7 @@ the state it reads, so the estimator imports this module and not the other way r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ from xasflow.models.card import (
     EnsembleSpec,
     FeaturizerSpec,
     ModelCard,
+    ResidualHeadSpec,
     WeightsInfo,
     file_sha256,
 )
@@ -33,6 +36,7 @@ from xasflow.models.config import ModelConfig
 from xasflow.models.domain import ALPHA, DomainReference
 from xasflow.models.network import SpectrumMLP
 from xasflow.models.provenance import Provenance
+from xasflow.models.residual_head import ALPHAS, ARRAY_NAMES, ResidualHeadState
 
 if TYPE_CHECKING:
     from xasflow.models.estimator import XASRegressor
@@ -42,6 +46,10 @@ CALIBRATION_METHOD = "split-conformal per-energy scale of the member std (68.27 
 DOMAIN_METHOD = (
     "mean distance to the k nearest training rows (standardised features + sqrt(d)-weighted log-magnitude z); "
     "threshold: split-conformal 1-alpha quantile of held-out distances"
+)
+HEAD_METHOD = (
+    "ridge of (y - members' mean) on [members' last hidden layer, standardised X], design standardised; "
+    f"alpha by generalised cross-validation over logspace(-2, 4, {len(ALPHAS)}); added to every member, clipped at 0"
 )
 
 
@@ -90,6 +98,10 @@ def build_card(model: XASRegressor, weights: WeightsInfo | None = None) -> Model
         for element, reference in model.domain_.items()
         if reference.threshold is not None and element != "*"
     }
+    heads = {
+        element: ResidualHeadSpec(HEAD_METHOD, float(head.alpha), int(head.rows), int(head.n_design))
+        for element, head in getattr(model, "residual_head_", {}).items()
+    }
     training = {
         "seconds": round(float(getattr(model, "fit_seconds_", 0.0)), 2),
         "rows": int(getattr(model, "training_rows_", 0)),
@@ -110,6 +122,7 @@ def build_card(model: XASRegressor, weights: WeightsInfo | None = None) -> Model
         metrics=provenance.metrics,
         calibration=calibration,
         domain=domain,
+        residual_head=heads,
         baseline_spectrum=provenance.baseline_spectrum,
         pretraining=provenance.pretraining,
         recipe=provenance.recipe,
@@ -149,6 +162,9 @@ def save_model(model: XASRegressor, path, dtype: str = "float32", weights_file: 
             arrays[f"domain__{element}__mean"] = reference.mean
             arrays[f"domain__{element}__scale"] = reference.scale
             arrays[f"domain__{element}__magnitude"] = reference.magnitude
+        for element, head in getattr(model, "residual_head_", {}).items():
+            # Stored as fitted (coefficients are float32 values already): a loaded head predicts the same.
+            arrays.update({f"head__{element}__{name}": value for name, value in head.arrays().items()})
         with atomic_path(weights_path, suffix=".npz") as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **arrays)
@@ -179,6 +195,7 @@ class FittedState:
     calibration: dict[str, tuple[Calibration, CoverageReport]]
     provenance: Provenance
     card: ModelCard
+    residual_head: dict[str, ResidualHeadState] = field(default_factory=dict)
 
 
 def read_model(path) -> StoredModel:
@@ -248,6 +265,15 @@ def fitted_state(stored: StoredModel, config: ModelConfig) -> FittedState:
                 k=spec.k if spec else 5,
                 threshold=spec.threshold if spec else None,
             )
+    heads = {}
+    for element, spec in card.residual_head.items():
+        try:
+            values = {name: arrays[f"head__{element}__{name}"] for name in ARRAY_NAMES}
+        except KeyError as exc:
+            raise XasflowError(f"{weights}: the card's {element} residual head has no arrays ({exc})") from exc
+        heads[element] = ResidualHeadState.from_arrays(values, spec.alpha, spec.rows)
+        if heads[element].n_design != spec.design_columns:
+            raise XasflowError(f"{weights}: {element} residual head does not match the card's design width")
     return FittedState(
         networks=networks,
         fit_seconds=float(card.training.get("seconds", 0.0)),
@@ -270,4 +296,5 @@ def fitted_state(stored: StoredModel, config: ModelConfig) -> FittedState:
             recipe=card.recipe,
         ),
         card=replace(card),
+        residual_head=heads,
     )

@@ -1,4 +1,4 @@
-"""Training: configuration, the early-stopping loop, and the four modes (expert, universal, tuned, cross-fidelity)."""
+"""Training: configuration, the early-stopping loop, the kinds (expert, universal, tuned, cross-fidelity, head)."""
 
 from __future__ import annotations
 

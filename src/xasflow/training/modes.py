@@ -28,8 +28,8 @@ from xasflow.training.config import Recipe
 from xasflow.training.data import SetData, Subset
 from xasflow.training.train import register
 
-#: The kinds trained here (their names).
-MODES = tuple(k.value for k in ModelKind)
+#: The kinds trained here (their names; the residual head trains in :mod:`xasflow.training.head`).
+MODES = tuple(k.value for k in ModelKind if k is not ModelKind.HEAD)
 
 
 def _pooled(data: SetData) -> Subset:

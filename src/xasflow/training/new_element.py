@@ -3,11 +3,14 @@
 The element's own sites are too few to hold any out, so each piece of a shipped model comes from elsewhere:
 
 - **Model**: the descriptor-coded universal ensemble (element = atomic number, K-edge energy, d count),
-  pretrained on every element with published spectra, fine-tuned on the element's sites (``tuned_desc`` of
-  the new-element study, ``results/new_element/``).
+  pretrained on every element with published spectra, then either fine-tuned on the element's sites
+  (``method="tuned"``, ``tuned_desc`` of the new-element study, ``results/new_element/``) or given a ridge
+  residual head fitted on them with the networks frozen (``method="head"``, ``head_desc``; better for Mn
+  at ~30 sites, ``results/new_element_models/curve.md``). The analogue draws and the leave-one-material-out
+  folds use the same method, so the borrowed calibration and η describe the shipped model.
 - **Calibration**: fitted on *analogue* elements put through the same few-site transfer. Each analogue is
-  left out of pretraining, the model is fine-tuned on ``n`` of its rows (``n`` = the new element's site
-  count; whole materials, as a campaign simulates every site of a structure), and the residuals on the
+  left out of pretraining, the model is transferred (same method) to ``n`` of its rows (``n`` = the new
+  element's site count; whole materials, as a campaign simulates every site of a structure), and the residuals on the
   analogue's other rows, pooled over analogues and draws, fit the per-energy scale. Its coverage is
   measured leave-one-analogue-out: fitted on the other analogues, tested on this one.
 - **Domain**: the element's published feature rows (OmniXAS publishes Fe and Mn features without spectra),
@@ -33,7 +36,7 @@ from xasflow.evaluation.metrics import eta, per_spectrum_mse
 from xasflow.models.calibration import Calibration, CoverageReport, coverage, fit_calibration
 from xasflow.models.estimator import XASRegressor
 from xasflow.training.config import Recipe, transfer_recipe
-from xasflow.training.transfer import pretrain_by_element, tune_on_rows
+from xasflow.training.transfer import head_on_rows, pretrain_by_element, tune_on_rows
 
 if TYPE_CHECKING:
     from xasflow.data.dataset import XASDataset
@@ -42,6 +45,27 @@ if TYPE_CHECKING:
 DEFAULT_ANALOGUES = ("V", "Cr", "Co", "Ni")
 #: Fewest sites a fine-tune takes (the ensemble carves an early-stopping share from them).
 MIN_SITES = 4
+#: Few-site transfer methods a new-element model can ship: fine-tuning or a ridge residual head.
+METHODS = ("tuned", "head")
+
+
+def transfer_to(
+    base: XASRegressor,
+    X: np.ndarray,
+    y: np.ndarray,
+    materials: np.ndarray,
+    element: str,
+    settings: Recipe,
+    seed: int,
+    method: str = "tuned",
+) -> XASRegressor:
+    """``base`` moved onto ``element``'s few rows by ``method``: ``tuned`` (:func:`tune_on_rows`) or ``head``
+    (:func:`head_on_rows`, deterministic: ``settings`` and ``seed`` are not used)."""
+    if method == "tuned":
+        return tune_on_rows(base, X, y, materials, element, settings, seed)
+    if method == "head":
+        return head_on_rows(base, X, y, element)
+    raise XasflowError(f"unknown transfer method {method!r}; choose one of {', '.join(METHODS)}")
 
 
 @dataclass(frozen=True)
@@ -53,9 +77,13 @@ class NewElementConfig:
     draws: int = 5
     settings: Recipe = field(default_factory=lambda: transfer_recipe(members=5))
     seed: int = 0
+    #: Few-site transfer of the shipped model, its analogue draws and its folds: ``tuned`` or ``head``.
+    method: str = "tuned"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "element", check_element(self.element))
+        if self.method not in METHODS:
+            raise XasflowError(f"unknown transfer method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.element in self.analogues:
             raise XasflowError(f"{self.element} cannot be its own analogue")
         if not self.analogues or self.draws < 1:
@@ -64,7 +92,7 @@ class NewElementConfig:
 
 @dataclass
 class AnalogueDraw:
-    """One few-site transfer on an analogue element: ``n`` rows fine-tuned, residuals on the rest."""
+    """One few-site transfer on an analogue element: ``n`` rows transferred to, residuals on the rest."""
 
     element: str
     draw: int
@@ -204,11 +232,11 @@ def draw_materials(materials: np.ndarray, n: int, seed: int) -> np.ndarray:
 def analogue_draws(
     base: XASRegressor, rows: dict, element: str, n: int, config: NewElementConfig
 ) -> list[AnalogueDraw]:
-    """``config.draws`` few-site transfers of ``base`` to ``element`` with ``n`` of its rows each."""
+    """``config.draws`` few-site transfers (``config.method``) of ``base`` to ``element``, ``n`` of its rows each."""
     out = []
     for d in range(config.draws):
         train = draw_materials(rows["materials"], n, config.seed + 1000 * d)
-        model = tune_on_rows(
+        model = transfer_to(
             base,
             rows["X"][train],
             rows["y"][train],
@@ -216,6 +244,7 @@ def analogue_draws(
             element,
             config.settings,
             config.seed + d,
+            config.method,
         )
         # The estimator's own mean and member spread: the calibration is applied to exactly this spread.
         mean, spread = model.member_mean_std(rows["X"][~train], element)
@@ -258,9 +287,16 @@ def borrowed_calibration(draws: list[AnalogueDraw]) -> tuple[Calibration, Covera
 
 
 def leave_one_material_out(
-    base: XASRegressor, X: np.ndarray, y: np.ndarray, materials: np.ndarray, element: str, settings, seed: int
+    base: XASRegressor,
+    X: np.ndarray,
+    y: np.ndarray,
+    materials: np.ndarray,
+    element: str,
+    settings,
+    seed: int,
+    method: str = "tuned",
 ) -> tuple[float | None, list[dict], float | None]:
-    """η over the element's own sites, each material predicted by a model fine-tuned on the others.
+    """η over the element's own sites, each material predicted by a model transferred (``method``) to the others.
 
     Returns η against each fold's training mean, the folds, and η against the pooled held-out sites'
     own mean spectrum (the stricter baseline of an independent test set).
@@ -271,7 +307,7 @@ def leave_one_material_out(
         if (~test).sum() < MIN_SITES:
             folds.append({"material": str(material), "sites": int(test.sum()), "skipped": "too few other sites"})
             continue
-        model = tune_on_rows(base, X[~test], y[~test], materials[~test], element, settings, seed)
+        model = transfer_to(base, X[~test], y[~test], materials[~test], element, settings, seed, method)
         mean = model.predict(X[test], elements=element)
         baseline = np.broadcast_to(y[~test].mean(0), mean.shape)
         targets.append(y[test])
@@ -304,7 +340,7 @@ def build_new_element_model(
     cache: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[XASRegressor, NewElementReport]:
-    """Fine-tuned, analogue-calibrated model of ``config.element`` from its simulated sites ``(X, y)``.
+    """Transferred (``config.method``), analogue-calibrated model of ``config.element`` from its sites ``(X, y)``.
 
     ``cache``: folder for the pretrained models (reused by a rerun and by the other new element).
 
@@ -340,8 +376,8 @@ def build_new_element_model(
     calibration, report, per_analogue = borrowed_calibration(draws)
 
     log(f"{element}: leave-one-material-out over {len(np.unique(materials))} materials")
-    loo, folds, loo_own = leave_one_material_out(base, X, y, materials, element, settings, seed)
-    model = tune_on_rows(base, X, y, materials, element, settings, seed)
+    loo, folds, loo_own = leave_one_material_out(base, X, y, materials, element, settings, seed, config.method)
+    model = transfer_to(base, X, y, materials, element, settings, seed, config.method)
     model.set_calibration(element, calibration, report)
 
     domain = published_rows(root, element, reserved_dir, spectra=False)
@@ -399,7 +435,6 @@ def method_curve(
         folds), ``eta``, ``eta_own_mean``, ``folds``.
     """
     from xasflow.training.cv import fold_of
-    from xasflow.training.transfer import ResidualHead
 
     X, y, materials = np.asarray(X, float), np.asarray(y, float), np.asarray(materials, str)
     fold = fold_of(materials, folds, salt=f"new-element-curve-{seed}")
@@ -414,7 +449,8 @@ def method_curve(
             pick = draw_materials(gtr, n_use, seed + 7919 * k + n)
             tuned = tune_on_rows(base, Xtr[pick], ytr[pick], gtr[pick], element, settings, seed)
             preds = {"tuned_desc": tuned.predict(X[test], elements=element)}
-            preds["head_desc"] = ResidualHead(base, element).fit(Xtr[pick], ytr[pick]).predict(X[test])
+            head = head_on_rows(base, Xtr[pick], ytr[pick], element)
+            preds["head_desc"] = head.predict(X[test], elements=element)
             preds["ensemble"] = 0.5 * (preds["tuned_desc"] + preds["head_desc"])
             for method, pred in preds.items():
                 slot = acc.setdefault((method, n), {"pred": [], "target": [], "base": [], "used": []})

@@ -140,7 +140,8 @@ def train_selected(
                 out.models[(key, mode.zoo_name)] = train(mode, data, recipe)
             elif mode.fine_tuned:
                 universal = universals[recipe.universal_key()]
-                out.models[(key, mode.zoo_name)] = train(tuned_kind(data.fidelity), data, recipe, base=universal)
+                kind = mode if mode is ModelKind.HEAD else tuned_kind(data.fidelity)
+                out.models[(key, mode.zoo_name)] = train(kind, data, recipe, base=universal)
             else:
                 out.models[(key, mode.zoo_name)] = for_set(universals[recipe.universal_key()], data)
             out.defaults[key] = entry["zoo_name"]

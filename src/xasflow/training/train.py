@@ -2,9 +2,9 @@
 
 Every command, the zoo build and the scripts train through :func:`train`. A kind
 (:class:`~xasflow.kinds.ModelKind`) is trained by the function registered for it with
-:func:`register`; the four kinds of the paper register in :mod:`xasflow.training.modes`. Adding a kind is a
-member of ``ModelKind`` and one module whose trainer is decorated with ``@register(ModelKind.NEW)`` (and
-imported in :data:`TRAINER_MODULES`).
+:func:`register`; the four kinds of the paper register in :mod:`xasflow.training.modes`, the residual
+head in :mod:`xasflow.training.head`. Adding a kind is a member of ``ModelKind`` and one module whose
+trainer is decorated with ``@register(ModelKind.NEW)`` (and imported in :data:`TRAINER_MODULES`).
 
 Rows without a set's splits (the few-row transfer of new elements and active learning) are trained by the
 building blocks of :mod:`xasflow.training.transfer`, with the same :class:`~xasflow.training.config.Recipe`.
@@ -23,7 +23,7 @@ from xasflow.training.config import Recipe
 from xasflow.training.data import SetData
 
 #: Modules whose import registers trainers (one per kind or family of kinds).
-TRAINER_MODULES = ("xasflow.training.modes",)
+TRAINER_MODULES = ("xasflow.training.modes", "xasflow.training.head")
 
 
 class Trainer(Protocol):
@@ -73,7 +73,7 @@ def train(
     recipe
         How to train (:data:`~xasflow.training.config.IMPROVED`, a selected candidate, ...).
     base
-        The universal model a fine-tuned kind starts from.
+        The universal model a fine-tuned kind (tuned, cross-fidelity, head) starts from.
 
     Raises
     ------

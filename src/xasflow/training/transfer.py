@@ -4,8 +4,9 @@ Building blocks of the new-element study and of active learning, on plain rows r
 (:func:`xasflow.training.train.train` trains those), with the transfer recipe
 (:func:`~xasflow.training.config.transfer_recipe`): a universal model pretrained on other
 elements (element one-hot or element descriptors as the code), fine-tuning it on ``k`` rows, an expert
-from scratch, and a ridge head that learns the residual of the transferred spectrum from the frozen
-network's last hidden layer. All take plain arrays (features, spectra, material of each row).
+from scratch, and a ridge head (:func:`head_on_rows`, a model that saves and ships) that learns the residual
+of the transferred spectrum from the frozen networks' last hidden layer. All take plain arrays (features, spectra,
+material of each row).
 """
 
 from __future__ import annotations
@@ -152,47 +153,33 @@ def embed(model: XASRegressor, X: np.ndarray, element: str | None) -> np.ndarray
     return model.hidden_features(X, element)
 
 
-class ResidualHead:
-    """Ridge regression of ``y − base(x)`` on the base network's last hidden layer and the standardised features.
+def head_on_rows(base: XASRegressor, X: np.ndarray, y: np.ndarray, element: str) -> XASRegressor:
+    """A copy of ``base`` with a ridge residual head fitted on one element's few rows (networks frozen).
 
-    The base is a model that already predicts the element (a descriptor-coded universal or a fine-tuned
-    model); the ridge penalty is chosen by leave-one-out (generalised cross-validation) on the rows given,
-    so it needs no separate validation rows. Predictions are clipped at zero (spectra are non-negative).
+    The ``head_desc`` transfer of the new-element study: see
+    :meth:`XASRegressor.fit_residual_head <xasflow.models.estimator.XASRegressor.fit_residual_head>`.
+    The copy is labelled as ``tune_on_rows`` labels a fine-tuned one (element, kind ``head``, the element
+    added to a descriptor model's conditioning) and, like a fine-tuned model, is a model of ``element``
+    alone: the other elements' domain references and calibrations are not carried (calibrate it, or give
+    it a domain with ``set_domain``). ``base`` is untouched.
+
+    Raises
+    ------
+    XasflowError
+        A one-hot model without a slot for ``element``, or fewer than 3 rows.
     """
-
-    ALPHAS = tuple(np.logspace(-2, 4, 13))
-
-    def __init__(self, base: XASRegressor, element: str) -> None:
-        self.base = base
-        self.element = element
-
-    def _raw_design(self, X: np.ndarray) -> np.ndarray:
-        element = self.element if self.base.conditioning else None
-        return np.hstack([embed(self.base, X, element), (X - self.x_mean_) / self.x_scale_])
-
-    def _design(self, X: np.ndarray) -> np.ndarray:
-        return (self._raw_design(X) - self.z_mean_) / self.z_scale_
-
-    def _base(self, X: np.ndarray) -> np.ndarray:
-        return self.base.predict(X, elements=self.element if self.base.conditioning else None)
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> ResidualHead:
-        from sklearn.linear_model import RidgeCV
-
-        X = np.asarray(X, dtype=np.float64)
-        if len(X) < 3:
-            raise XasflowError("the residual head needs at least 3 rows")
-        self.x_mean_, self.x_scale_ = X.mean(0), X.std(0) + 1e-6
-        Z = self._raw_design(X)
-        self.z_mean_, self.z_scale_ = Z.mean(0), Z.std(0) + 1e-6
-        Z = (Z - self.z_mean_) / self.z_scale_
-        self.ridge_ = RidgeCV(alphas=self.ALPHAS).fit(Z, np.asarray(y) - self._base(X))
-        return self
-
-    @property
-    def alpha(self) -> float:
-        return float(self.ridge_.alpha_)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        return np.clip(self._base(X) + self.ridge_.predict(self._design(X)), 0.0, None)
+    if base.encoding == "onehot" and base.conditioning and element not in base.conditioning:
+        raise XasflowError(f"the one-hot universal model has no slot for {element}; cannot fit a head for it")
+    model = copy.deepcopy(base)
+    conditioning = base.conditioning
+    if conditioning and element not in conditioning:  # descriptor code: record that the model now knows the element
+        conditioning = tuple(e for e in ELEMENTS if e in {*conditioning, element})
+    model.set_params(element=element, kind=ModelKind.HEAD.value, conditioning=conditioning)
+    if not conditioning and "*" in model.domain_:  # an unlabelled model's domain is its element's
+        model.domain_ = {element: model.domain_["*"]}
+    # Only this element's state ships (the other elements' reference rows would fill the weights file).
+    model.domain_ = {e: r for e, r in model.domain_.items() if e == element}
+    model.domain_flag_rate_ = {e: v for e, v in getattr(model, "domain_flag_rate_", {}).items() if e == element}
+    model.calibration_ = {}
+    model.residual_head_ = {e: h for e, h in getattr(model, "residual_head_", {}).items() if e == element}
+    return model.fit_residual_head(X, y, element)

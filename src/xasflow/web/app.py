@@ -33,7 +33,7 @@ STATIC = Path(__file__).parent / "static"
 Files = Annotated[list[UploadFile], File(description="structure files, any format `xasflow predict` reads")]
 Element = Annotated[str | None, Form(description="absorbing element (default: every supported one present)")]
 Fidelity = Annotated[str, Form(description="FEFF or VASP")]
-Model = Annotated[str | None, Form(description="tuned | expert | universal (default: the set's best)")]
+Model = Annotated[str | None, Form(description="tuned | expert | universal | head (default: the set's best)")]
 Sites = Annotated[str, Form(description="inequivalent | all | i,j,...")]
 
 

@@ -36,7 +36,7 @@ def run_options(element: str | None, fidelity: str, model: str | None, sites: st
     parse_selection(sites)
     model = model or None
     if is_model_file(model):
-        raise XasflowError(f"model {model!r}: give a zoo model name (tuned, expert, universal), not a file")
+        raise XasflowError(f"model {model!r}: give a zoo model name (tuned, expert, universal, head), not a file")
     zoo = str(zoo_dir.resolve()) if zoo_dir is not None else None
     with LOCK:
         _check_model(model, element, fidelity, zoo)

@@ -164,8 +164,9 @@ def add_new_element_set(
 ) -> dict[str, Any]:
     """Add (or replace) the set of a new-element model (:mod:`xasflow.training.new_element`) in ``zoo``.
 
-    The element leaves the index's ``features_only`` list; the rest of the zoo is copied unchanged and
-    the zoo is replaced only once complete.
+    The model (``tuned`` or ``head``, its zoo name) becomes the set's only model and default: the set's
+    folder is rewritten, so a previous default of another name is removed. The element leaves the index's
+    ``features_only`` list; the rest of the zoo is copied unchanged and the zoo is replaced only once complete.
     """
     from xasflow.zoo.registry import read_index
 
@@ -178,7 +179,8 @@ def add_new_element_set(
         shutil.rmtree(staging / key, ignore_errors=True)
         (staging / key).mkdir()
         entry: dict[str, Any] = {"models": [], "eta": {}, "coverage_68": {}, "coverage_95": {}, "default": model.name}
-        entry["new_element"] = {k: metrics[k] for k in ("sites", "materials", "card_set", "transfer") if k in metrics}
+        keys = ("sites", "materials", "card_set", "transfer", "method")
+        entry["new_element"] = {k: metrics[k] for k in keys if k in metrics}
         _ship(model, staging / key, model.name, metrics, entry, index["storage_dtype"], shared_universal=False)
         entry["models"].append(model.name)
         index["sets"][key] = entry

@@ -81,7 +81,7 @@ def load_model(
     Parameters
     ----------
     name
-        ``expert``, ``universal`` or ``tuned``; ``None`` picks the set's default (best validation η).
+        ``expert``, ``universal``, ``tuned`` or ``head``; ``None`` picks the set's default.
 
     Raises
     ------
