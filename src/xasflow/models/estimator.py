@@ -45,7 +45,7 @@ from xasflow.models.provenance import Provenance
 from xasflow.models.residual_head import ResidualHeadState, fit_head
 from xasflow.models.spec import FeaturizerSpec, ModelSpec
 
-__all__ = ["ModelSpec", "Provenance", "SpectrumEstimate", "XASRegressor", "check_is_fitted", "check_matrix"]
+__all__ = ["Provenance", "SpectrumEstimate", "XASRegressor", "check_is_fitted", "check_matrix"]
 
 #: The spec of an estimator built with ``spec=None``.
 DEFAULT_SPEC = ModelSpec()
