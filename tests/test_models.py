@@ -9,9 +9,9 @@ import pytest
 from sklearn.base import clone
 
 from xasflow.errors import InputError, XasflowError
-from xasflow.models import ModelCard, XASRegressor
+from xasflow.models import ModelCard, ModelSpec, XASRegressor
 
-FAST = {"max_epochs": 6, "patience": 3, "batch_size": 16, "hidden": (32, 16), "n_members": 3, "element": "Cu"}
+FAST = {"max_epochs": 6, "patience": 3, "batch_size": 16, "hidden": (32, 16), "n_members": 3, "spec": ModelSpec("Cu")}
 
 
 def _toy(n: int = 80, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -71,8 +71,9 @@ def test_save_load_roundtrip_float16_and_card(tmp_path) -> None:
     assert np.allclose(loaded.predict(X), model.predict(X), atol=1e-6)
     assert np.allclose(loaded.predict(X, return_std=True)[1], model.predict(X, return_std=True)[1], atol=1e-5)
     assert np.allclose(loaded.domain_score(X), model.domain_score(X), rtol=1e-5)
-    assert loaded.get_params() == model.get_params() | {"featurizer": loaded.featurizer}
+    assert loaded.get_params() == model.get_params() | {"spec": ModelSpec("Cu", featurizer=model.featurizer_spec)}
     card = ModelCard.read(card_path)
+    assert card.spec == loaded.spec and not {"spec", "element", "kind", "fidelity", "featurizer"} & set(card.params)
     assert card.ensemble.members == 3 and card.ensemble.seeds == (0, 1, 2)
     assert card.energy_grid.points == 141 and card.calibration["Cu"].z95 > 1
     assert card.featurizer.name == "m3gnet" and "M3GNet" in card.featurizer.version
@@ -166,7 +167,7 @@ def test_bad_inputs_give_clear_errors() -> None:
 def test_conditioned_model_needs_known_element() -> None:
     X, y = _toy()
     elements = ["Cu", "Ti"] * 40
-    model = XASRegressor(**{**FAST, "element": None, "conditioning": ("Ti", "Cu"), "kind": "universal"})
+    model = XASRegressor(**{**FAST, "spec": ModelSpec(kind="universal"), "conditioning": ("Ti", "Cu")})
     model.fit(X, y, elements=elements)
     assert model.predict(X[:2], elements="Ti").shape == (2, 141)
     with pytest.raises(XasflowError, match="name the element"):
@@ -203,7 +204,7 @@ def test_loaded_model_clones_without_learned_state_and_owns_its_provenance(tmp_p
 
 def test_relabelled_copy_of_an_element_free_model() -> None:
     X, y = _toy()
-    model = XASRegressor(**{**FAST, "element": None}).fit(X[:60], y[:60])
+    model = XASRegressor(**{**FAST, "spec": None}).fit(X[:60], y[:60])
     copy = model.relabelled("Ni", "FEFF")
     assert copy.element == "Ni" and set(copy.domain_) == {"Ni"} and copy.calibration_ == {}
     assert model.element is None and set(model.domain_) == {"*"}

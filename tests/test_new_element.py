@@ -256,11 +256,11 @@ def _rocksalt() -> list[list[float]]:
 
 
 def test_a_few_sites_fine_tune_without_a_domain_reference_until_one_is_set():
-    from xasflow.models import XASRegressor
+    from xasflow.models import ModelSpec, XASRegressor
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(5, 64)), 1 + 0.1 * rng.random((5, 141))
-    model = XASRegressor(hidden=(8,), n_members=2, max_epochs=2, element="Fe", stop_fraction=0.2).fit(X, y)
+    model = XASRegressor(hidden=(8,), n_members=2, max_epochs=2, spec=ModelSpec("Fe"), stop_fraction=0.2).fit(X, y)
     with pytest.raises(XasflowError, match="no domain reference for Fe"):
         model.domain_score(X)
     with pytest.raises(XasflowError, match="too few training rows for an out-of-domain reference"):

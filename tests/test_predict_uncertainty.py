@@ -13,7 +13,7 @@ import xasflow
 from xasflow.cli.main import main
 from xasflow.errors import XasflowError
 from xasflow.inference.predictor import Predictor
-from xasflow.models import FeaturizerSpec, XASRegressor
+from xasflow.models import FeaturizerSpec, ModelSpec, XASRegressor
 
 EXAMPLES = Path(xasflow.__file__).parent / "examples" / "structures"
 
@@ -128,7 +128,7 @@ def _tiny_model(n_features: int, featurizer: FeaturizerSpec) -> XASRegressor:
     X = rng.normal(0, 1, (60, n_features))
     y = 1 + 0.1 * rng.random((60, 141))
     model = XASRegressor(
-        hidden=(8,), n_members=2, max_epochs=2, element="Cu", featurizer=featurizer, n_features=n_features
+        hidden=(8,), n_members=2, max_epochs=2, spec=ModelSpec("Cu", featurizer=featurizer), n_features=n_features
     )
     return model.fit(X[:40], y[:40]).calibrate(X[40:], y[40:])
 

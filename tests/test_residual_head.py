@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 
 from xasflow.errors import XasflowError
-from xasflow.models import XASRegressor
+from xasflow.models import ModelSpec, XASRegressor
 from xasflow.models.residual_head import ALPHAS, ResidualHeadState
 
 
@@ -23,7 +23,7 @@ def _data(n: int, seed: int, shift: float = 0.0):
 @pytest.fixture(scope="module")
 def base():
     X, y = _data(60, 0)
-    return XASRegressor(hidden=(16,), n_members=3, max_epochs=3, element="Fe", standardize=True).fit(X, y)
+    return XASRegressor(hidden=(16,), n_members=3, max_epochs=3, spec=ModelSpec("Fe"), standardize=True).fit(X, y)
 
 
 @pytest.fixture(scope="module")

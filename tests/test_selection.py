@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 
 from xasflow.errors import XasflowError
-from xasflow.models import XASRegressor
+from xasflow.models import ModelSpec, XASRegressor
 from xasflow.training.candidates import PUBLISHED, TRAIN_CANDIDATES, candidate_names, get_candidate
 from xasflow.training.config import REFERENCE, Recipe
 from xasflow.training.cv import CVRunner, CVSettings, fold_of, load_cv_sets, read_results
@@ -111,7 +111,7 @@ def test_new_hyperparameters_round_trip_through_clone_and_save(tmp_path, head) -
         freeze_layers=0,
         max_epochs=2,
         n_members=2,
-        element="Cr",
+        spec=ModelSpec("Cr"),
     )
     twin = clone(model)
     assert twin.get_params() == model.get_params()
@@ -126,7 +126,7 @@ def test_new_hyperparameters_round_trip_through_clone_and_save(tmp_path, head) -
         assert np.allclose(components @ components.T, np.eye(5), atol=1e-4)  # orthonormal basis
     card = model.save(tmp_path / "m.npz")
     loaded = XASRegressor.load(card)
-    assert loaded.get_params() == model.get_params() | {"featurizer": loaded.featurizer}
+    assert loaded.get_params() == model.get_params() | {"spec": ModelSpec("Cr", featurizer=model.featurizer_spec)}
     assert loaded.head == head and loaded.deriv_weight == 0.5 and loaded.n_components == 5
     assert np.allclose(loaded.predict(X), model.predict(X), atol=1e-5)
     assert np.all(loaded.predict(X) >= 0)

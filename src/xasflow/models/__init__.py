@@ -7,12 +7,14 @@ from xasflow.models.card import FeaturizerSpec, ModelCard
 from xasflow.models.config import REFERENCE_WIDTHS, ModelConfig, reference_widths
 from xasflow.models.estimator import SpectrumEstimate, XASRegressor, check_is_fitted
 from xasflow.models.provenance import Provenance
+from xasflow.models.spec import ModelSpec
 
 __all__ = [
     "REFERENCE_WIDTHS",
     "FeaturizerSpec",
     "ModelCard",
     "ModelConfig",
+    "ModelSpec",
     "Provenance",
     "SpectrumEstimate",
     "XASRegressor",

@@ -18,24 +18,14 @@ from xasflow.constants import E_START, E_STEP, ELEMENTS, FIDELITIES, N_POINTS
 from xasflow.errors import XasflowError
 from xasflow.fileio import atomic_path
 from xasflow.kinds import ModelKind
+from xasflow.models.spec import FeaturizerSpec, ModelSpec
 
 FORMAT = "xasflow-model"
 #: Version of the saved-model layout; 2 = typed card with ensemble, calibration and domain blocks.
 FORMAT_VERSION = 2
 KINDS = tuple(k.value for k in ModelKind)
-
-
-@dataclass(frozen=True)
-class FeaturizerSpec:
-    """Which site features a model takes: registry name, version string and construction parameters.
-
-    ``version`` must equal the ``version`` attribute of the featurizer built from ``name`` and ``params``
-    (checked before a structure is predicted).
-    """
-
-    name: str = "m3gnet"
-    version: str = "unknown"
-    params: dict[str, Any] = field(default_factory=dict)
+#: Entries of the spec section (in the ``params`` of cards written before it existed).
+SPEC_FIELDS = tuple(f.name for f in fields(ModelSpec))
 
 
 @dataclass(frozen=True)
@@ -128,7 +118,14 @@ class ModelCard:
     element, fidelity
         The set the card predicts (``element`` is ``None`` only for an unlabelled universal model).
     params
-        The estimator's hyperparameters (``get_params()``), enough to rebuild it.
+        The estimator's hyperparameters (``get_params()`` without ``spec``), enough to rebuild it with ``spec``.
+    featurizer
+        The features the model takes (the same as ``spec.featurizer``).
+    spec
+        The estimator's :class:`~xasflow.models.spec.ModelSpec` (``kind``, ``element``, ``fidelity`` and
+        ``featurizer`` as above). ``None`` in cards written before it had its own section: their ``params``
+        hold ``element``, ``fidelity``, ``kind`` and ``featurizer``
+        (:func:`~xasflow.models.persistence.card_spec` reads both).
     elements
         Elements the model was trained on (conditioning order for universal models).
     data
@@ -148,6 +145,7 @@ class ModelCard:
     params: dict[str, Any]
     featurizer: FeaturizerSpec
     ensemble: EnsembleSpec
+    spec: ModelSpec | None = None
     elements: tuple[str, ...] = ()
     energy_grid: EnergyGrid | None = None
     data: dict[str, Any] = field(default_factory=dict)
@@ -174,6 +172,8 @@ class ModelCard:
         data = json.loads(json.dumps(asdict(self)))
         if not data["residual_head"]:  # cards of models without a head stay as they were
             del data["residual_head"]
+        if data["spec"] is None:  # cards written before the spec had its own section
+            del data["spec"]
         return data
 
     @classmethod
@@ -206,6 +206,7 @@ class ModelCard:
                 params=dict(data["params"]),
                 featurizer=FeaturizerSpec(**data["featurizer"]),
                 ensemble=_ensemble(data["ensemble"]),
+                spec=ModelSpec.from_dict(data["spec"]) if data.get("spec") is not None else None,
                 elements=tuple(data.get("elements", ())),
                 energy_grid=EnergyGrid(**data["energy_grid"]) if data.get("energy_grid") else None,
                 data=dict(data.get("data", {})),
@@ -222,7 +223,7 @@ class ModelCard:
                 format=data["format"],
                 format_version=version,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, XasflowError) as exc:
             raise XasflowError(f"{source}: malformed model card ({type(exc).__name__}: {exc})") from exc
         card.validate(source)
         return card
@@ -265,6 +266,13 @@ class ModelCard:
         for element, head in self.residual_head.items():
             if (element not in ELEMENTS and element != "*") or not head.alpha > 0 or head.rows < 1:
                 problems.append(f"residual head block for {element!r} inconsistent")
+        if self.spec is not None:
+            recorded = (self.kind, self.element, self.fidelity, self.featurizer)
+            if (self.spec.kind, self.spec.element, self.spec.fidelity, self.spec.featurizer) != recorded:
+                problems.append("spec section differs from the card's kind, element, fidelity or featurizer")
+            legacy = sorted(set(self.params) & {"spec", *SPEC_FIELDS})
+            if legacy:
+                problems.append(f"params hold spec entries {', '.join(legacy)} (they belong in the spec section)")
         if self.weights is None:
             problems.append("weights entry missing")
         if problems:

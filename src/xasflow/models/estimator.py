@@ -1,7 +1,9 @@
 """XASRegressor: an ensemble of MLPs from site features to a K-edge XANES spectrum, scikit-learn style.
 
 Hyperparameters live in ``__init__`` (stored unchanged, so ``get_params``/``set_params``/``sklearn.base.clone``
-work); ``fit`` sets the learned state (attributes ending in ``_``). Every model is an ensemble: ``predict``
+work), next to one ``spec`` parameter, a :class:`~xasflow.models.spec.ModelSpec` of what the model is (element,
+fidelity, kind, featurizer; read as ``model.element`` ..., changed with :meth:`~XASRegressor.with_spec`);
+``fit`` sets the learned state (attributes ending in ``_``). Every model is an ensemble: ``predict``
 returns the members' mean and, with ``return_std=True``, a standard deviation per energy point that
 :meth:`calibrate` turns into honest intervals from held-out residuals. :meth:`domain_score` says how unlike
 the training sites a row is. :meth:`fit_residual_head` adds a ridge correction of one element's spectra on
@@ -21,21 +23,32 @@ import torch
 
 from xasflow.constants import ELEMENTS
 from xasflow.data.splits import grouped_split
-from xasflow.errors import InputError, XasflowError, check_element, check_fidelity
+from xasflow.errors import InputError, XasflowError, check_element
 from xasflow.kinds import ModelKind
 from xasflow.models.calibration import Calibration, CoverageReport, cross_fitted_coverage, fit_calibration
-from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import ModelConfig
 from xasflow.models.domain import K_NEIGHBOURS, DomainReference, cross_fitted_flag_rate
 from xasflow.models.elements import ELEMENT_PROPERTIES, descriptor_matrix
 from xasflow.models.fitting import Batch, History, TrainConfig, train_network
 from xasflow.models.network import SpectrumMLP, output_basis
 from xasflow.models.params import ParamsMixin
-from xasflow.models.persistence import FittedState, build_card, card_params, fitted_state, read_model, save_model
+from xasflow.models.persistence import (
+    FittedState,
+    build_card,
+    card_params,
+    card_spec,
+    fitted_state,
+    read_model,
+    save_model,
+)
 from xasflow.models.provenance import Provenance
 from xasflow.models.residual_head import ResidualHeadState, fit_head
+from xasflow.models.spec import FeaturizerSpec, ModelSpec
 
 __all__ = ["Provenance", "SpectrumEstimate", "XASRegressor", "check_is_fitted", "check_matrix"]
+
+#: The spec of an estimator built with ``spec=None``.
+DEFAULT_SPEC = ModelSpec()
 
 
 def check_matrix(values: np.ndarray, width: int, what: str) -> np.ndarray:
@@ -119,12 +132,23 @@ class XASRegressor(ParamsMixin):
         ``fit`` continues from the current weights (fine-tuning) instead of a fresh initialisation.
     threads
         torch intra-op threads.
-    element, fidelity
-        The set the model predicts (default element of conditioned models).
-    kind
-        How the model was trained, a :class:`~xasflow.kinds.ModelKind` (recorded in the card).
-    featurizer
-        The features the model takes (name, version, parameters); default: the published M3GNet rows.
+    spec
+        What the model is, not how it is trained: a :class:`~xasflow.models.spec.ModelSpec` of the set it
+        predicts (``element``, default element of conditioned models; ``fidelity``), how it was trained
+        (``kind``, a :class:`~xasflow.kinds.ModelKind`) and the features it takes (``featurizer``; default the
+        published M3GNet rows). ``None``: ``ModelSpec()`` (no element, FEFF, expert). Recorded in the card's
+        ``spec`` section; read through the properties ``element``, ``fidelity``, ``kind``,
+        ``featurizer_spec`` and changed with :meth:`with_spec`.
+    n_features
+        Width of the feature rows.
+
+    Examples
+    --------
+    >>> model = XASRegressor(hidden=(32,), n_members=2, spec=ModelSpec("Cu"))
+    >>> model.element, model.fidelity, model.kind
+    ('Cu', 'FEFF', 'expert')
+    >>> model.with_spec(fidelity="VASP", kind="cross-fidelity").name
+    'tuned'
     """
 
     def __init__(
@@ -152,10 +176,7 @@ class XASRegressor(ParamsMixin):
         stop_fraction: float = 0.1,
         warm_start: bool = False,
         threads: int = 1,
-        element: str | None = None,
-        fidelity: str = "FEFF",
-        kind: str = ModelKind.EXPERT.value,
-        featurizer: FeaturizerSpec | None = None,
+        spec: ModelSpec | None = None,
         n_features: int = 64,
         encoding: str = "onehot",
     ) -> None:
@@ -182,12 +203,58 @@ class XASRegressor(ParamsMixin):
         self.stop_fraction = stop_fraction
         self.warm_start = warm_start
         self.threads = threads
-        self.element = element
-        self.fidelity = fidelity
-        self.kind = kind
-        self.featurizer = featurizer
+        self.spec = spec
         self.n_features = n_features
         self.encoding = encoding
+
+    # ------------------------------------------------------------------ spec
+    @property
+    def model_spec(self) -> ModelSpec:
+        """The ``spec`` parameter, :data:`DEFAULT_SPEC` when it is ``None``."""
+        return DEFAULT_SPEC if self.spec is None else self.spec
+
+    @property
+    def element(self) -> str | None:
+        """Element the model predicts by default (``None``: unlabelled); from ``spec``."""
+        return self.model_spec.element
+
+    @property
+    def fidelity(self) -> str:
+        """``FEFF`` or ``VASP``; from ``spec``."""
+        return self.model_spec.fidelity
+
+    @property
+    def kind(self) -> str:
+        """How the model was trained, a :class:`~xasflow.kinds.ModelKind` value; from ``spec``."""
+        return self.model_spec.kind
+
+    def with_spec(self, **changes: Any) -> XASRegressor:
+        """Change fields of the spec (``element``, ``fidelity``, ``kind``, ``featurizer``) in place; returns self.
+
+        The one way to relabel a model: ``set_params(spec=dataclasses.replace(model.model_spec, **changes))``.
+
+        Raises
+        ------
+        XasflowError
+            An unsupported element or fidelity, or an unknown kind.
+        TypeError
+            A field the spec does not have.
+        """
+        return self.set_params(spec=replace(self.model_spec, **changes))
+
+    def set_params(self, **params: Any) -> XASRegressor:
+        """Set hyperparameters (scikit-learn protocol); the spec's fields are changed with :meth:`with_spec`."""
+        moved = sorted(set(params) & {"element", "fidelity", "kind", "featurizer"})
+        if moved:
+            raise ValueError(f"{', '.join(moved)}: part of the model's spec now; use with_spec({moved[0]}=...)")
+        return super().set_params(**params)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle, moving the metadata of estimators pickled before ``spec`` existed into one."""
+        if "spec" not in state and "element" in state:
+            legacy = {k: state.pop(k) for k in ("element", "fidelity", "kind", "featurizer") if k in state}
+            state["spec"] = ModelSpec(**legacy)
+        self.__dict__.update(state)
 
     # ------------------------------------------------------------------ derived settings
     @property
@@ -197,8 +264,9 @@ class XASRegressor(ParamsMixin):
 
     @property
     def featurizer_spec(self) -> FeaturizerSpec:
-        if self.featurizer is not None:
-            return self.featurizer
+        """The features the model takes: ``spec.featurizer``, else the published M3GNet rows."""
+        if self.model_spec.featurizer is not None:
+            return self.model_spec.featurizer
         from xasflow.features.m3gnet import published_version
 
         return FeaturizerSpec("m3gnet", published_version())
@@ -241,9 +309,8 @@ class XASRegressor(ParamsMixin):
             raise XasflowError("n_members must be at least 1")
         if not 0.0 < self.stop_fraction < 1.0:
             raise XasflowError("stop_fraction must be in (0, 1)")
-        if self.element is not None:
-            check_element(self.element)
-        check_fidelity(self.fidelity)
+        if self.spec is not None and not isinstance(self.spec, ModelSpec):
+            raise XasflowError(f"spec must be a ModelSpec, got {type(self.spec).__name__}")
         self.network_config()  # validates widths and dropout
         self.train_config(0)  # validates optimiser settings
 
@@ -571,8 +638,7 @@ class XASRegressor(ParamsMixin):
         An unconditioned model knows no element: its domain becomes ``element``'s and its calibration is
         dropped (calibrate the copy on that element's held-out rows).
         """
-        model = copy.deepcopy(self)
-        model.set_params(element=element, fidelity=fidelity)
+        model = copy.deepcopy(self).with_spec(element=element, fidelity=fidelity)
         if not self.conditioning:
             model.domain_ = {element: model.domain_["*"]}
             model.calibration_ = {}
@@ -659,7 +725,7 @@ class XASRegressor(ParamsMixin):
         """
         stored = read_model(path)
         try:
-            model = cls(**card_params(stored.card))
+            model = cls(spec=card_spec(stored.card), **card_params(stored.card))
             model._check_params()
         except (TypeError, XasflowError) as exc:
             raise XasflowError(f"{stored.source}: card hyperparameters are not valid ({exc})") from exc

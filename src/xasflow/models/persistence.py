@@ -23,6 +23,7 @@ from xasflow.errors import XasflowError
 from xasflow.fileio import atomic_path
 from xasflow.models.calibration import Calibration, CoverageReport
 from xasflow.models.card import (
+    SPEC_FIELDS,
     CalibrationSpec,
     DomainSpec,
     EnsembleSpec,
@@ -37,6 +38,7 @@ from xasflow.models.domain import ALPHA, DomainReference
 from xasflow.models.network import SpectrumMLP
 from xasflow.models.provenance import Provenance
 from xasflow.models.residual_head import ALPHAS, ARRAY_NAMES, ResidualHeadState
+from xasflow.models.spec import ModelSpec
 
 if TYPE_CHECKING:
     from xasflow.models.estimator import XASRegressor
@@ -66,11 +68,12 @@ def _resampling(model: XASRegressor) -> str:
 
 
 def build_card(model: XASRegressor, weights: WeightsInfo | None = None) -> ModelCard:
-    """The card of a fitted model (hyperparameters, learned blocks, the driver's provenance)."""
+    """The card of a fitted model (spec, hyperparameters, learned blocks, the driver's provenance)."""
     _check_fitted(model)
     provenance: Provenance = getattr(model, "provenance_", Provenance())
+    spec = replace(model.model_spec, featurizer=model.featurizer_spec)  # the default featurizer, spelled out
     params = model.get_params()
-    params["featurizer"] = None  # recorded in its own block
+    del params["spec"]  # recorded in its own section
     params["hidden"] = list(params["hidden"])
     params["conditioning"] = list(params["conditioning"])
     calibration = {
@@ -109,13 +112,14 @@ def build_card(model: XASRegressor, weights: WeightsInfo | None = None) -> Model
         "best_epochs": [h.best_epoch for h in model.history_],
     }
     return ModelCard(
-        kind=model.kind,
+        kind=spec.kind,
         name=model.name,
-        element=model.element,
-        fidelity=model.fidelity,
+        element=spec.element,
+        fidelity=spec.fidelity,
         params=params,
-        featurizer=model.featurizer_spec,
+        featurizer=spec.featurizer,
         ensemble=EnsembleSpec(len(model.networks_), model.seeds, _resampling(model)),
+        spec=spec,
         elements=tuple(e for e in model.elements_ if e != "*"),
         data=provenance.data,
         training=training,
@@ -224,12 +228,30 @@ def read_model(path) -> StoredModel:
     return StoredModel(card, weights, card_path)
 
 
+def card_spec(card: ModelCard) -> ModelSpec:
+    """The estimator's :class:`~xasflow.models.spec.ModelSpec` recorded in ``card``.
+
+    Cards written before the spec had its own section keep ``element``, ``fidelity`` and ``kind`` in their
+    ``params`` (and ``featurizer: null`` there, the features in the card's ``featurizer`` block): those are
+    read into the spec (the card's own ``element``, ``fidelity`` and ``kind`` where ``params`` lacks one).
+
+    Raises
+    ------
+    XasflowError
+        Invalid legacy entries.
+    """
+    if card.spec is not None:
+        return card.spec
+    recorded = {"element": card.element, "fidelity": card.fidelity, "kind": card.kind}
+    legacy = {key: card.params.get(key, value) for key, value in recorded.items()}
+    return ModelSpec(**legacy, featurizer=FeaturizerSpec(**vars(card.featurizer)))
+
+
 def card_params(card: ModelCard) -> dict[str, Any]:
-    """The estimator's constructor parameters recorded in ``card``."""
-    params = dict(card.params)
+    """The estimator's hyperparameters recorded in ``card`` (without the spec, see :func:`card_spec`)."""
+    params = {k: v for k, v in card.params.items() if k not in SPEC_FIELDS}
     params["hidden"] = tuple(params["hidden"])
     params["conditioning"] = tuple(params["conditioning"])
-    params["featurizer"] = FeaturizerSpec(**vars(card.featurizer))
     return params
 
 

@@ -14,9 +14,9 @@ from xasflow.data.dataset import XASDataset
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import bootstrap_eta_difference, decile_spectra, improvement, win_rates
 from xasflow.fileio import atomic_open
-from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import reference_widths
 from xasflow.models.estimator import XASRegressor
+from xasflow.models.spec import FeaturizerSpec, ModelSpec
 from xasflow.plots.report import plot_deciles, plot_eta
 from xasflow.reports.report import (
     PUBLISHED_ETA,
@@ -99,8 +99,7 @@ def featurizer_comparison(dataset: XASDataset, recipes: Sequence[Recipe], seed: 
             start = time.perf_counter()
             model = XASRegressor(
                 hidden=reference_widths("Cu_FEFF"),
-                element="Cu",
-                featurizer=FeaturizerSpec(feature, data.feature_version),
+                spec=ModelSpec("Cu", featurizer=FeaturizerSpec(feature, data.feature_version)),
                 n_features=width,
                 **recipe.estimator_params("train"),
             )

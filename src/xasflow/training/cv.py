@@ -32,6 +32,7 @@ from xasflow.io.omnixas import material_ids, ml_data_path
 from xasflow.kinds import ZOO_NAMES, ModelKind, tuned_kind
 from xasflow.models.config import reference_widths
 from xasflow.models.estimator import XASRegressor
+from xasflow.models.spec import ModelSpec
 from xasflow.training.candidates import get_candidate
 from xasflow.training.config import Recipe
 
@@ -232,8 +233,7 @@ class CVRunner:
         X = data.X(feature)
         model = XASRegressor(
             hidden=reference_widths(key),
-            element=data.element,
-            fidelity=data.fidelity,
+            spec=ModelSpec(data.element, data.fidelity),
             n_features=X.shape[1],
             stop_fraction=CV_STOP_FRACTION,
             **_single(recipe.estimator_params("train"), seed),
@@ -262,7 +262,7 @@ class CVRunner:
         model = XASRegressor(
             hidden=reference_widths("universal"),
             conditioning=conditioning,
-            kind=ModelKind.UNIVERSAL.value,
+            spec=ModelSpec(kind=ModelKind.UNIVERSAL),
             stop_fraction=CV_STOP_FRACTION,
             **_single(recipe.estimator_params("train"), seed),
         )
@@ -281,8 +281,7 @@ class CVRunner:
         for key in keys:
             run = RunKey(key, "universal", train_name, PUBLISHED_FEATURES, fold, seed)
             if self._cached(run) is None:
-                labelled = copy.deepcopy(model)
-                labelled.set_params(element=self.sets[key].element)
+                labelled = copy.deepcopy(model).with_spec(element=self.sets[key].element)
                 self._store(run, self._score(labelled, self.sets[key], PUBLISHED_FEATURES, fold, seconds))
         return model
 
@@ -304,11 +303,10 @@ class CVRunner:
         universal = self.universal(candidate, fold, seed)
         if universal.conditioning and data.element not in universal.conditioning:
             raise XasflowError(f"{key}: the universal model has no {data.element} FEFF data")
-        model = copy.deepcopy(universal)
+        model = copy.deepcopy(universal).with_spec(
+            element=data.element, fidelity=data.fidelity, kind=tuned_kind(data.fidelity)
+        )
         model.set_params(
-            element=data.element,
-            fidelity=data.fidelity,
-            kind=tuned_kind(data.fidelity).value,
             warm_start=True,
             stop_fraction=CV_STOP_FRACTION,
             **_tune_params(recipe, seed),

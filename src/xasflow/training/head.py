@@ -42,7 +42,7 @@ def fit_head_on_set(universal: XASRegressor, data: SetData, recipe: Recipe) -> X
         raise XasflowError(f"the universal model was not trained on {data.element}; cannot fit a head for it")
     pool = _pooled(data)
     model = head_on_rows(universal, pool.X, pool.y, data.element)  # a copy: the universal model is untouched
-    model.set_params(fidelity=data.fidelity)
+    model.with_spec(fidelity=data.fidelity)
     model.set_provenance(Provenance(pretraining={"data": universal.provenance_.data, "kind": "universal FEFF"}))
     _provenance(model, [data], recipe)
     return calibrate_on_eval(model, [data], recipe.tune.seed)

@@ -20,10 +20,10 @@ from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import Scores, score
 from xasflow.io.omnixas import material_ids
 from xasflow.kinds import ModelKind, tuned_kind
-from xasflow.models.card import FeaturizerSpec
 from xasflow.models.config import reference_widths
 from xasflow.models.estimator import XASRegressor
 from xasflow.models.provenance import Provenance
+from xasflow.models.spec import FeaturizerSpec, ModelSpec
 from xasflow.training.config import Recipe
 from xasflow.training.data import SetData, Subset
 from xasflow.training.train import register
@@ -87,10 +87,7 @@ def _train_expert(data: SetData, recipe: Recipe) -> XASRegressor:
     """An ensemble of one set only, with the published per-set widths, calibrated on the set's eval rows."""
     model = XASRegressor(
         hidden=reference_widths(data.key),
-        element=data.element,
-        fidelity=data.fidelity,
-        kind=ModelKind.EXPERT.value,
-        featurizer=featurizer_spec([data]),
+        spec=ModelSpec(data.element, data.fidelity, ModelKind.EXPERT, featurizer_spec([data])),
         n_features=data.train.X.shape[1],
         stop_fraction=_stop_fraction([data]),
         **recipe.estimator_params("train"),
@@ -116,10 +113,7 @@ def _train_universal(sets: Sequence[SetData], recipe: Recipe) -> XASRegressor:
     model = XASRegressor(
         hidden=reference_widths("universal"),
         conditioning=conditioning,
-        element=None,
-        fidelity="FEFF",
-        kind=ModelKind.UNIVERSAL.value,
-        featurizer=featurizer_spec(sets),
+        spec=ModelSpec(None, "FEFF", ModelKind.UNIVERSAL, featurizer_spec(sets)),
         n_features=sets[0].train.X.shape[1],
         stop_fraction=_stop_fraction(sets),
         **recipe.estimator_params("train"),
@@ -161,7 +155,9 @@ def _fine_tune(universal: XASRegressor, data: SetData, recipe: Recipe) -> XASReg
     """Universal weights fine-tuned on one set: ``tuned`` (FEFF) or ``cross-fidelity`` (VASP), calibrated."""
     if universal.conditioning and data.element not in universal.conditioning:
         raise XasflowError(f"the universal model was not trained on {data.element}; cannot fine-tune it for that")
-    model = copy.deepcopy(universal)
+    model = copy.deepcopy(universal).with_spec(
+        element=data.element, fidelity=data.fidelity, kind=tuned_kind(data.fidelity)
+    )
     params = recipe.estimator_params("tune")
     params.pop("dropout")  # the architecture stays the universal one
     params.pop("standardize")
@@ -169,9 +165,6 @@ def _fine_tune(universal: XASRegressor, data: SetData, recipe: Recipe) -> XASReg
     params.pop("head")
     params.pop("n_components")
     model.set_params(
-        element=data.element,
-        fidelity=data.fidelity,
-        kind=tuned_kind(data.fidelity).value,
         warm_start=True,
         stop_fraction=_stop_fraction([data]),
         **params,

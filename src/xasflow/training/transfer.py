@@ -21,6 +21,7 @@ from xasflow.errors import XasflowError
 from xasflow.kinds import ModelKind
 from xasflow.models.estimator import XASRegressor
 from xasflow.models.fitting import TrainConfig
+from xasflow.models.spec import ModelSpec
 from xasflow.training.config import Recipe
 
 #: Below this many materials, early-stopping shares are carved by row (a material cannot be split otherwise).
@@ -71,7 +72,7 @@ def pretrain(
     model = XASRegressor(
         conditioning=tuple(e for e in ELEMENTS if e in present),
         encoding=encoding,
-        kind=ModelKind.UNIVERSAL,
+        spec=ModelSpec(kind=ModelKind.UNIVERSAL),
         stop_fraction=0.1,
         **_params(recipe, seed, recipe.train),
     )
@@ -100,8 +101,7 @@ def expert_on_rows(
 ) -> XASRegressor:
     """An ensemble trained from scratch on one element's few rows (``recipe.few``)."""
     model = XASRegressor(
-        element=element,
-        kind=ModelKind.EXPERT,
+        spec=ModelSpec(element, kind=ModelKind.EXPERT),
         stop_fraction=recipe.stop_fraction or 0.2,
         **_params(recipe, seed, recipe.few or recipe.train),
     )
@@ -126,13 +126,11 @@ def tune_on_rows(
     """
     if universal.encoding == "onehot" and element not in universal.conditioning:
         raise XasflowError(f"the one-hot universal model has no slot for {element}; cannot fine-tune it for that")
-    model = copy.deepcopy(universal)
+    model = copy.deepcopy(universal).with_spec(element=element, kind=ModelKind.TUNED)
     conditioning = universal.conditioning
     if element not in conditioning:  # descriptor code: record that the model now knows the element
         conditioning = tuple(e for e in ELEMENTS if e in {*conditioning, element})
     model.set_params(
-        element=element,
-        kind=ModelKind.TUNED,
         warm_start=True,
         freeze_batchnorm=True,
         lr=recipe.tune.lr,
@@ -170,11 +168,11 @@ def head_on_rows(base: XASRegressor, X: np.ndarray, y: np.ndarray, element: str)
     """
     if base.encoding == "onehot" and base.conditioning and element not in base.conditioning:
         raise XasflowError(f"the one-hot universal model has no slot for {element}; cannot fit a head for it")
-    model = copy.deepcopy(base)
+    model = copy.deepcopy(base).with_spec(element=element, kind=ModelKind.HEAD)
     conditioning = base.conditioning
     if conditioning and element not in conditioning:  # descriptor code: record that the model now knows the element
         conditioning = tuple(e for e in ELEMENTS if e in {*conditioning, element})
-    model.set_params(element=element, kind=ModelKind.HEAD.value, conditioning=conditioning)
+    model.set_params(conditioning=conditioning)
     if not conditioning and "*" in model.domain_:  # an unlabelled model's domain is its element's
         model.domain_ = {element: model.domain_["*"]}
     # Only this element's state ships (the other elements' reference rows would fill the weights file).
