@@ -283,3 +283,24 @@ def test_predicting_fe_says_once_what_the_model_was_trained_on(capsys, tmp_path)
     assert main(["predict", *map(str, fe), str(cu), "--out", str(tmp_path / "p.json")]) == 0
     err = capsys.readouterr().err
     assert err.count("the Fe FEFF model") == 1 and note in err
+
+
+def test_twin_free_eta_leaves_out_sites_with_a_near_identical_site_of_another_material():
+    from xasflow.training.new_element import near_twins, twin_free_eta
+
+    rng = np.random.default_rng(0)
+    y = rng.random((5, 141))
+    y[1] = y[0] + 0.001  # a twin in another material
+    y[3] = y[2] + 0.001  # the same material: not a twin
+    materials = np.array(["a", "b", "c", "c", "d"])
+    assert near_twins(y, materials).tolist() == [True, True, False, False, False]
+    folds = [
+        {"material": "a", "sites": 1, "mse": [0.001], "baseline_mse": [0.1]},
+        {"material": "b", "sites": 1, "mse": [0.001], "baseline_mse": [0.1]},
+        {"material": "c", "sites": 2, "mse": [0.02, 0.04], "baseline_mse": [0.1, 0.1]},
+        {"material": "d", "sites": 1, "mse": [0.03], "baseline_mse": [0.09]},
+        {"material": "e", "sites": 1, "skipped": "too few other sites"},
+    ]
+    value, n = twin_free_eta(y, materials, folds)
+    assert n == 3 and value == pytest.approx(0.1 / 0.03)
+    assert twin_free_eta(y[:2], materials[:2], folds[:2]) == (None, 0)

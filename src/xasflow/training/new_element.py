@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 DEFAULT_ANALOGUES = ("V", "Cr", "Co", "Ni")
 #: Fewest sites a fine-tune takes (the ensemble carves an early-stopping share from them).
 MIN_SITES = 4
+#: Two sites of different materials whose spectra differ by less than this MSE (×1000 units) are near-twins
+#: (substitution series of one structure type): leaving one material out leaves its twin in training.
+TWIN_MSE = 1e-3
 #: Few-site transfer methods a new-element model can ship: fine-tuning or a ridge residual head.
 METHODS = ("tuned", "head")
 
@@ -120,6 +123,9 @@ class NewElementReport:
     domain_flagged: float
     #: η against the pooled held-out sites' own mean spectrum (stricter than the training mean).
     loo_eta_own_mean: float | None = None
+    #: η (training mean) over the sites without a near-twin in another material (:func:`twin_free_eta`).
+    loo_eta_without_twins: float | None = None
+    sites_without_twins: int | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -130,6 +136,10 @@ class NewElementReport:
             "leave_one_material_out_eta_own_mean": None
             if self.loo_eta_own_mean is None
             else round(self.loo_eta_own_mean, 4),
+            "leave_one_material_out_eta_without_twins": None
+            if self.loo_eta_without_twins is None
+            else round(self.loo_eta_without_twins, 4),
+            "sites_without_twins": self.sites_without_twins,
             "leave_one_material_out_folds": self.loo_folds,
             "analogue_eta": {e: [round(v, 4) for v in vals] for e, vals in self.analogue_eta.items()},
             "analogue_coverage": {
@@ -330,6 +340,35 @@ def leave_one_material_out(
     return value, folds, float(np.median(per_spectrum_mse(target, own)) / model_mse)
 
 
+def near_twins(y: np.ndarray, materials: np.ndarray, threshold: float = TWIN_MSE) -> np.ndarray:
+    """Sites whose spectrum lies within MSE ``threshold`` of a site of another material."""
+    y, materials = np.asarray(y, float), np.asarray(materials, str)
+    distance = ((y[:, None, :] - y[None, :, :]) ** 2).mean(-1)
+    distance[materials[:, None] == materials[None, :]] = np.inf
+    return distance.min(1) < threshold
+
+
+def twin_free_eta(
+    y: np.ndarray, materials: np.ndarray, folds: list[dict], threshold: float = TWIN_MSE
+) -> tuple[float | None, int]:
+    """Leave-one-material-out η over the sites with no near-twin (:func:`near_twins`), and their count.
+
+    A held-out site with a near-identical site of another material in training is predicted almost exactly,
+    which says little about a structure unlike the pool; this η is the figure for those.
+    """
+    twins = near_twins(y, materials, threshold)
+    model, baseline = [], []
+    for fold in folds:
+        sites = np.flatnonzero(np.asarray(materials, str) == fold["material"])
+        for site, mse, base in zip(sites, fold.get("mse", []), fold.get("baseline_mse", []), strict=False):
+            if not twins[site]:
+                model.append(mse)
+                baseline.append(base)
+    if not model:
+        return None, 0
+    return float(np.median(baseline) / np.median(model)), len(model)
+
+
 def build_new_element_model(
     X: np.ndarray,
     y: np.ndarray,
@@ -377,6 +416,7 @@ def build_new_element_model(
 
     log(f"{element}: leave-one-material-out over {len(np.unique(materials))} materials")
     loo, folds, loo_own = leave_one_material_out(base, X, y, materials, element, settings, seed, config.method)
+    loo_free, n_free = twin_free_eta(y, materials, folds)
     model = transfer_to(base, X, y, materials, element, settings, seed, config.method)
     model.set_calibration(element, calibration, report)
 
@@ -394,6 +434,8 @@ def build_new_element_model(
         loo_eta=loo,
         loo_folds=folds,
         loo_eta_own_mean=loo_own,
+        loo_eta_without_twins=loo_free,
+        sites_without_twins=n_free,
         analogue_eta={a: [d.eta for d in draws if d.element == a] for a in config.analogues},
         analogue_coverage=per_analogue,
         coverage_68=report.coverage_68,
