@@ -251,7 +251,8 @@ def _markdown(results: dict) -> str:
 
         lines.append(
             f"| {element} | {', '.join(r['seeds'])} | {cell('leave_one_material_out_eta')} | "
-            f"{cell('leave_one_material_out_eta_without_twins')} | {cell('analogue_eta_mean')} | {cell('coverage_68', True)} | {cell('coverage_95', True)} |"
+            f"{cell('leave_one_material_out_eta_without_twins')} | {cell('analogue_eta_mean')} | "
+            f"{cell('coverage_68', True)} | {cell('coverage_95', True)} |"
         )
     lines += ["", "Per material (leave one material out; MSE ×1000-unit spectra, model vs the mean of the others):", ""]
     for element, r in results["elements"].items():
