@@ -277,6 +277,9 @@ def test_predicting_fe_says_once_what_the_model_was_trained_on(capsys, tmp_path)
     note = quality_note("Fe")
     assert f"trained on {card['metrics']['sites']} simulated sites of {card['metrics']['materials']} materials" in note
     assert "leave-one-material-out η" in note and "screening-s5" in note
+    report = card["metrics"]["report"]
+    free, n_free = report["leave_one_material_out_eta_without_twins"], report["sites_without_twins"]
+    assert f"{free:.2f} on the {n_free} sites" in note
     assert quality_note("Cu") == ""  # sets trained on published spectra carry no such note
     fe = sorted((REPO / "data" / "campaigns" / "fe_mn" / "Fe").glob("*/POSCAR"))[:2]
     cu = REPO / "src" / "xasflow" / "examples" / "structures" / "CuO_tenorite.cif"
