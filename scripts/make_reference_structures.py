@@ -6,7 +6,7 @@ Structure Database (AMCSD, shipped with xraylarch's ``larixite`` package as ``am
 looked up by its AMCSD id; each structure is checked against its space group and the range of
 its metal-ligand bond lengths before it is written (the script fails otherwise).
 
-Two compounds have no ordered published structure in that database and are substitutes:
+Three compounds have no ordered published structure in that database and are substitutes:
 
 * Cu2S: low chalcocite (P2_1/c, 144 atoms) is absent; the high-chalcocite refinement (Will et al.
   2002, P6_3/mmc, S hcp, partially occupied Cu) is ordered into its majority sites: Cu1 (2b,
@@ -14,12 +14,21 @@ Two compounds have no ordered published structure in that database and are subst
   result has Cu(I) in trigonal S coordination at Cu-S 2.3 Å.
 * K2Cr2O7: triclinic lopezite is absent; the monoclinic beta polymorph (Krivovichev et al. 2000)
   has the same corner-sharing Cr2O7 dichromate unit.
+* Fe3P: only Ni-bearing schreibersite is in the database; the most Fe-rich refinement (Skala &
+  Cisarova 2005, Acuna, (Fe2.26Ni0.74)P, I-4) is taken with every metal site set to Fe. Fe3P has the
+  same structure type (its cell, a 9.10 c 4.46 Å, is 0.4 % wider in a).
 
-Run: ``python scripts/make_reference_structures.py`` (needs ``pip install -e '.[experiment]'``).
+A second source, ``PUBLISHED``, holds compounds the database lacks: small structures written out
+here from a published refinement (space group, cell, asymmetric unit, with the citation) and built
+with ``Structure.from_spacegroup``; they go through the same space-group and bond-range check.
+
+Run: ``python scripts/make_reference_structures.py [NAME ...]`` (needs ``pip install -e '.[experiment]'``;
+names restrict the run to those candidates).
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +52,10 @@ class Reference:
     ligand: str
     bond_range: tuple[float, float]
     note: str = ""
+
+    @property
+    def source(self) -> str:
+        return f"AMCSD {self.amcsd_id}"
 
 
 REFERENCES: tuple[Reference, ...] = (
@@ -88,6 +101,9 @@ WIDER: tuple[Reference, ...] = (
     Reference("alabandite_MnS", 7512, 225, "Mn", "S", (2.58, 2.66)),
     Reference("millerite_NiS", 5097, 160, "Ni", "S", (2.20, 2.40)),
     Reference("macedonite_PbTiO3", 9630, 99, "Ti", "O", (1.75, 2.45)),
+    # Strobel & Lambert-Andron (1988), J. Solid State Chem. 75, 90 (COD 1008373); no mineral name.
+    Reference("Li2MnO3", 16283, 12, "Mn", "O", (1.88, 1.96)),
+    Reference("schreibersite_Fe3P", 8924, 82, "Fe", "P", (2.20, 2.50), "Ni-bearing refinement, Ni set to Fe"),
     # Candidates without a measured spectrum (like Cu2O and Cr metal): Ni and Ti would otherwise have
     # one and two candidates, which makes their rankings trivial.
     Reference("bunsenite_NiO", 17026, 225, "Ni", "O", (2.05, 2.12), "candidate only (not measured)"),
@@ -96,15 +112,76 @@ WIDER: tuple[Reference, ...] = (
     Reference("anatase_TiO2", 10735, 141, "Ti", "O", (1.92, 2.00), "candidate only (not measured)"),
 )
 
-#: Measured compounds of the wider set without a usable published structure in that database (left out).
+
+@dataclass(frozen=True)
+class Published:
+    """A candidate the database lacks, written out from a published refinement.
+
+    ``sites`` is the asymmetric unit (species, fractional coordinates) in the standard setting of
+    ``symbol``; ``cell`` is (a, b, c, alpha, beta, gamma) in Å and degrees.
+    """
+
+    name: str
+    citation: str
+    symbol: str
+    spacegroup: int
+    cell: tuple[float, float, float, float, float, float]
+    sites: tuple[tuple[str, tuple[float, float, float]], ...]
+    metal: str
+    ligand: str
+    bond_range: tuple[float, float]
+    note: str = ""
+
+    @property
+    def source(self) -> str:
+        return self.citation
+
+
+PUBLISHED: tuple[Published, ...] = (
+    Published(
+        "EuTiO3",
+        "Brous, Fankuchen & Banks (1953), Acta Cryst. 6, 67",
+        "Pm-3m",
+        221,
+        (3.905, 3.905, 3.905, 90.0, 90.0, 90.0),
+        (("Eu", (0.5, 0.5, 0.5)), ("Ti", (0.0, 0.0, 0.0)), ("O", (0.5, 0.0, 0.0))),
+        "Ti",
+        "O",
+        (1.94, 1.96),
+        "cubic room-temperature phase (octahedral tilts below ~280 K not modelled)",
+    ),
+    Published(
+        "LiNiO2",
+        "layered R-3m refinements of near-stoichiometric LiNiO2 (e.g. Rougier, Gravereau & Delmas 1996, "
+        "J. Electrochem. Soc. 143, 1168)",
+        "R-3m",
+        166,
+        (2.878, 2.878, 14.19, 90.0, 90.0, 120.0),
+        (("Li", (0.0, 0.0, 0.5)), ("Ni", (0.0, 0.0, 0.0)), ("O", (0.0, 0.0, 0.2585))),
+        "Ni",
+        "O",
+        (1.95, 2.00),
+        "ideal layers: the ~2 % Ni on the Li site of real samples is left out",
+    ),
+    Published(
+        "FeN",
+        "gamma''-FeN, zinc-blende (Suzuki et al. 1993, J. Alloys Compd. 201, 11)",
+        "F-43m",
+        216,
+        (4.30, 4.30, 4.30, 90.0, 90.0, 90.0),
+        (("Fe", (0.0, 0.0, 0.0)), ("N", (0.25, 0.25, 0.25))),
+        "Fe",
+        "N",
+        (1.84, 1.88),
+        "the FeN form most reported (tetrahedral FeN4), not the rock-salt form",
+    ),
+)
+
+#: Measured compounds of the wider set without a usable published structure (left out).
 MISSING = {
-    "Fe/FeLibNov2021__Fe3P.nor": "Fe3P: only Ni-bearing schreibersite (Fe,Ni)3P",
     "Fe/FeLibNov2021__Maghemite.nor": "maghemite: vacancy-disordered Fe2.67O4 entries only",
-    "Fe/FeN_rt_01.xdi": "FeN: not a mineral, not in the database",
-    "Mn/Mn_all__KMnO4.dat": "KMnO4: not in the database",
-    "Mn/Mn__Li2MnO3.dat": "Li2MnO3: not in the database",
-    "Ni/ref_LiNiO2.txt": "LiNiO2: not in the database",
-    "Ti/eutio3__tieu_300.dat": "EuTiO3: not in the database",
+    "Mn/Mn_all__KMnO4.dat": "KMnO4: not in the database; no refinement's atomic coordinates at hand "
+    "(Palenik 1967, Inorg. Chem. 6, 503 gives Pnma a 9.105 b 5.720 c 7.425 Å)",
 }
 
 
@@ -140,10 +217,32 @@ def order_chalcocite(text: str) -> Structure:
     return Structure(Lattice.hexagonal(a, c), species, coords)
 
 
+def iron_end_member(text: str) -> Structure:
+    """Schreibersite (Fe,Ni)3P with every metal site set to Fe (see the module docstring)."""
+    structure = parse(text)
+    species = ["P" if "P" in site.species else "Fe" for site in structure]
+    return Structure(structure.lattice, species, structure.frac_coords)
+
+
 def build(ref: Reference) -> Structure:
     text = amcsd_cif(ref.amcsd_id)
-    structure = order_chalcocite(text) if ref.name.startswith("Cu2S") else parse(text)
+    if ref.name.startswith("Cu2S"):
+        structure = order_chalcocite(text)
+    elif ref.name.startswith("schreibersite"):
+        structure = iron_end_member(text)
+    else:
+        structure = parse(text)
     structure.remove_oxidation_states()
+    return structure.get_sorted_structure()
+
+
+def build_published(ref: Published) -> Structure:
+    """The full cell of a published asymmetric unit."""
+    from pymatgen.core import Lattice
+
+    species = [s for s, _ in ref.sites]
+    coords = [c for _, c in ref.sites]
+    structure = Structure.from_spacegroup(ref.symbol, Lattice.from_parameters(*ref.cell), species, coords)
     return structure.get_sorted_structure()
 
 
@@ -159,7 +258,7 @@ def metal_ligand_bonds(structure: Structure, metal: str, ligand: str, cutoff: fl
     return np.array(lengths)
 
 
-def check(ref: Reference, structure: Structure) -> str:
+def check(ref: Reference | Published, structure: Structure) -> str:
     """Assert the space group and the bond-length range; return a one-line summary."""
     assert structure.is_ordered, f"{ref.name}: disordered"
     sga = SpacegroupAnalyzer(structure, symprec=0.01)
@@ -175,17 +274,19 @@ def check(ref: Reference, structure: Structure) -> str:
     return (
         f"{ref.name:24s} {structure.composition.reduced_formula:12s} {sga.get_space_group_symbol():10s} "
         f"{len(structure):3d} atoms  {ref.metal}-{ref.ligand} {bonds.min():.3f}-{bonds.max():.3f} Å  "
-        f"AMCSD {ref.amcsd_id} {ref.note}"
+        f"{ref.source} {ref.note}"
     )
 
 
-def main() -> None:
+def main(names: list[str] | None = None) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    for ref in REFERENCES + WIDER:
-        structure = build(ref)
+    for ref in REFERENCES + WIDER + PUBLISHED:
+        if names and ref.name not in names:
+            continue
+        structure = build(ref) if isinstance(ref, Reference) else build_published(ref)
         print(check(ref, structure))
         CifWriter(structure).write_file(OUT / f"{ref.name}.cif")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

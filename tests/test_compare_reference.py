@@ -17,7 +17,7 @@ sys.modules[spec.name] = refs  # dataclasses resolve their module
 spec.loader.exec_module(refs)
 
 
-@pytest.mark.parametrize("ref", refs.REFERENCES + refs.WIDER, ids=lambda r: r.name)
+@pytest.mark.parametrize("ref", refs.REFERENCES + refs.WIDER + refs.PUBLISHED, ids=lambda r: r.name)
 def test_committed_cif_has_its_space_group_and_bonds(ref):
     from xasflow.io.structures import read_structure
 

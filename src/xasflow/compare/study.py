@@ -49,13 +49,18 @@ TRUTH: dict[str, str] = {
     "Fe/Hansel2001_vivianite_xanes_001.xdi": "vivianite_Fe3P2O8_8H2O",
     "Fe/Hedenbergite_FeXANES_powder_avg.e": "hedenbergite_CaFeSi2O6",
     "Fe/ilmenite_FeXANES_generic.e": "ilmenite_FeTiO3",
+    "Fe/FeLibNov2021__Fe3P.nor": "schreibersite_Fe3P",
+    "Fe/FeN_rt_01.xdi": "FeN",
     "Mn/Mn__MnCl2.dat": "scacchite_MnCl2",
     "Mn/Mn__Ramsdellite.dat": "ramsdellite_MnO2",
     "Mn/Mn__Rhodochrosite.dat": "rhodochrosite_MnCO3",
     "Mn/Mn__g-MnOOH.dat": "manganite_MnOOH",
     "Mn/athena2__mn2s.003.dat": "alabandite_MnS",
+    "Mn/Mn__Li2MnO3.dat": "Li2MnO3",
     "Ni/NiS_rt_01.xdi": "millerite_NiS",
+    "Ni/ref_LiNiO2.txt": "LiNiO2",
     "Ti/tipb__PbTiO3_300_K.dat": "macedonite_PbTiO3",
+    "Ti/eutio3__tieu_300.dat": "EuTiO3",
 }
 
 #: The elements whose models are trained on published spectra (the issue's target set).
