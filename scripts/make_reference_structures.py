@@ -19,8 +19,11 @@ Three compounds have no ordered published structure in that database and are sub
   same structure type (its cell, a 9.10 c 4.46 Å, is 0.4 % wider in a).
 
 A second source, ``PUBLISHED``, holds compounds the database lacks: small structures written out
-here from a published refinement (space group, cell, asymmetric unit, with the citation) and built
-with ``Structure.from_spacegroup``; they go through the same space-group and bond-range check.
+here from literature values (space group, cell, asymmetric unit, with a citation) and built with
+``Structure.from_spacegroup``; they go through the same space-group and bond-range check. Their
+numbers are the commonly quoted ones and were not checked against the original papers (no copy was
+reachable offline); each is fixed by symmetry and one to three parameters (EuTiO3: a; LiNiO2: a, c,
+O z; FeN: a), and the bond-range check bounds what an error there could do.
 
 Run: ``python scripts/make_reference_structures.py [NAME ...]`` (needs ``pip install -e '.[experiment]'``;
 names restrict the run to those candidates).
