@@ -1,4 +1,4 @@
-"""Screening card study: time candidate FEFF10 card sets on shared Cu sites, score them in model units.
+"""FEFF card study (screening): time candidate FEFF10 card sets on shared Cu sites, score them in model units.
 
 Usage::
 
@@ -31,7 +31,7 @@ from xasflow.data.xmu import spectrum_from_xmu
 from xasflow.errors import InputError
 from xasflow.fileio import atomic_open
 from xasflow.io.omnixas import id_list_path, ml_data_path, parse_site_id, read_id_list
-from xasflow.simulation.card_study import (
+from xasflow.simulation.feff_card_study import (
     Candidate,
     cluster_distances,
     egrid,
@@ -201,7 +201,7 @@ def _run_one(cand: Candidate, site: dict, work: Path, timeout: float) -> dict:
 
 
 def _model_mse(data_dir: Path, sites: list[dict]) -> tuple[dict[str, float], dict[str, np.ndarray], str]:
-    """The default zoo Cu FEFF model's MSE per site (the site's structure, featurized as the model's card
+    """The default zoo Cu FEFF model's MSE per site (the site's structure, featurized as the model card
     says -> published spectrum). The sites are published val rows, which the Cu models never fit."""
     from xasflow.inference.predictor import Predictor
     from xasflow.io.structures import read_structure

@@ -29,7 +29,7 @@ from pathlib import Path
 from xasflow.data.reserved import resolve_reserved
 from xasflow.parallel import start_client, stop_client
 from xasflow.simulation.campaign import ORDERS, CampaignConfig, CampaignReport, Plan, plan_campaign, run_campaign
-from xasflow.simulation.cards import get_card_set
+from xasflow.simulation.feff_cards import get_feff_card_set
 from xasflow.simulation.ladder import get_ladder
 from xasflow.simulation.output import merge_tree
 
@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("structures", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--cards", default="screening-s5", help="card set (default: the one the campaign started with)")
+    parser.add_argument(
+        "--cards", default="screening-s5", help="FEFF card set (default: the one the campaign started with)"
+    )
     parser.add_argument("--timeout", type=float, default=1800.0, help="per FEFF run (s)")
     parser.add_argument("--hours", type=float, default=None, help="start no new site after this many hours")
     parser.add_argument("--workers", type=int, default=1)
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  conflict: {conflict}", flush=True)
         config = CampaignConfig(
             element=element,
-            card_set=get_card_set(args.cards),
+            feff_card_set=get_feff_card_set(args.cards),
             out=out,
             order=args.order,
             timeout=args.timeout,

@@ -36,12 +36,12 @@ from xasflow.training.new_element import (
     METHODS,
     NewElementConfig,
     build_new_element_model,
-    campaign_card_set,
+    campaign_feff_card_set,
     campaign_rows,
 )
 from xasflow.zoo.build import add_new_element_set
 
-#: What each transfer method does, for the card's recipe and the results.
+#: What each transfer method does, for the model card's recipe and the results.
 TRANSFER = {
     "tuned": "fine-tuned on the {sites} simulated {element} sites",
     "head": "networks frozen, ridge residual head (last hidden layer + standardised features, GCV penalty) "
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         model, report = build_new_element_model(
             X, dataset.spectra, dataset.material_ids, args.data_dir, args.reserved, config, cache=args.cache
         )
-        card_set = campaign_card_set(args.campaign, element, dataset.ids.tolist())
+        feff_card_set = campaign_feff_card_set(args.campaign, element, dataset.ids.tolist())
         transfer = (
             "descriptor-coded universal ensemble (Z, K-edge energy, d count; 5 members) pretrained on the published "
             "FEFF val spectra of the other elements, "
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                     "simulated_sites": report.sites,
                     "materials": report.materials,
                     "site_ids": dataset.ids.tolist(),
-                    "card_set": card_set,
+                    "card_set": feff_card_set,
                     "feff": dataset.metadata.get("feff"),
                     "sites_per_hour_sustained": summary.get("sites_per_hour_sustained"),
                 }
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             "uncertainty_protocol": "calibration fitted on the analogues, coverage leave-one-analogue-out",
             "sites": report.sites,
             "materials": report.materials,
-            "card_set": card_set,
+            "card_set": feff_card_set,
             "transfer": transfer,
             "method": methods[element],
             "report": report.as_dict(),
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         add_new_element_set(args.zoo, model, metrics, provenance=command)
         results["elements"][element] = {
             **report.as_dict(),
-            "card_set": card_set,
+            "card_set": feff_card_set,
             "transfer": transfer,
             "method": methods[element],
             "zoo_name": model.name,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from xasflow.data.feff_tree import build_feff_dataset
 from xasflow.data.reserved import ReservedSet, resolve_reserved
-from xasflow.simulation.cards import present_name
+from xasflow.simulation.feff_cards import present_name
 from xasflow.simulation.output import MARKER
 from xasflow.simulation.runner import feff_version
 

@@ -18,7 +18,7 @@ from xasflow.data.reserved import (
 )
 from xasflow.errors import InputError
 from xasflow.simulation.campaign import CampaignConfig, plan_campaign
-from xasflow.simulation.cards import FAST
+from xasflow.simulation.feff_cards import FAST
 
 REPO = Path(__file__).resolve().parents[1]
 FE_MN_FAST = REPO / "data" / "campaigns" / "fe_mn_fast"

@@ -14,7 +14,7 @@ from xasflow.cli.main import main
 from xasflow.data.dataset import XASDataset
 from xasflow.data.xmu import spectrum_from_xmu
 from xasflow.io.structures import read_structure
-from xasflow.simulation.cards import FAST, PUBLISHED
+from xasflow.simulation.feff_cards import FAST, PUBLISHED
 from xasflow.simulation.inputs import build_site_input
 from xasflow.simulation.output import MARKER, site_dir
 from xasflow.simulation.runner import SiteTask
@@ -175,7 +175,7 @@ def test_feff_failure_and_timeout_are_retried_once_and_reported(client, cu_tree:
     # POTENTIALS without the ipot that ATOMS uses for the other Cu atoms: what FEFF10 refuses (pymatgen #3695).
     broken_text = "\n".join(line for line in good.feff_inp.splitlines() if line.split()[:3] != ["1", "29", "Cu"])
     broken = _task(poscar, "mp-broken", site, FAST, text=broken_text)
-    config = CampaignConfig(element="Cu", card_set=FAST, out=tmp_path, timeout=3.0, retries=1)
+    config = CampaignConfig(element="Cu", feff_card_set=FAST, out=tmp_path, timeout=3.0, retries=1)
     report_path = tmp_path / "report.json"
     report = run_campaign(Plan(config=config, tasks=[good, broken]), client, report_path)
     outcomes = {o.site_id: o for o in report.outcomes}

@@ -10,7 +10,7 @@ import pytest
 
 from xasflow.errors import InputError, XasflowError
 from xasflow.io.structures import read_structure
-from xasflow.simulation.cards import FAST, PUBLISHED, get_card_set
+from xasflow.simulation.feff_cards import FAST, PUBLISHED, get_feff_card_set
 from xasflow.simulation.inputs import build_site_input, compare_inputs, parse_feff_inp, undefined_ipots
 
 
@@ -86,16 +86,16 @@ def test_fast_cards_are_the_cheaper_settings() -> None:
     assert FAST.cards["FMS"] == "7.0 0"
     assert "0.08" in FAST.cards["EGRID"] and "0.04" not in FAST.cards["EGRID"]
     assert FAST.fingerprint() != PUBLISHED.fingerprint()
-    assert get_card_set("fast") is FAST
-    with pytest.raises(XasflowError, match="unknown card set"):
-        get_card_set("slow")
+    assert get_feff_card_set("fast") is FAST
+    with pytest.raises(XasflowError, match="unknown FEFF card set"):
+        get_feff_card_set("slow")
 
 
 def test_campaign_sites_keep_a_card_set_after_renames() -> None:
     """Every site the Fe/Mn campaign ran names cards that a present set has (a rename keeps the fingerprint)."""
     import json
 
-    from xasflow.simulation.cards import SCREENING, SCREENING_S5, present_name
+    from xasflow.simulation.feff_cards import SCREENING, SCREENING_S5, present_name
 
     markers = sorted(
         (Path(__file__).resolve().parents[1] / "data" / "campaigns" / "fe_mn").glob(

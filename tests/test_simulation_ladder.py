@@ -10,7 +10,7 @@ import pytest
 
 from xasflow.constants import energy_grid
 from xasflow.simulation import runner
-from xasflow.simulation.cards import FAST
+from xasflow.simulation.feff_cards import FAST
 from xasflow.simulation.inputs import parse_feff_inp, replace_cards
 from xasflow.simulation.ladder import DEFAULT_LADDER, NO_LADDER, Rung
 from xasflow.simulation.output import MARKER, SiteState, site_dir, site_status
@@ -160,7 +160,7 @@ def test_campaign_does_not_resubmit_a_site_that_failed_every_rung(tmp_path: Path
 
     calls, behaviour = feff_stub
     behaviour["fail_scf"] = {"*"}
-    config = CampaignConfig(element="Cu", card_set=FAST, out=tmp_path, retries=1)
+    config = CampaignConfig(element="Cu", feff_card_set=FAST, out=tmp_path, retries=1)
     with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
         report = run_campaign(Plan(config=config, tasks=[_task()]), client, tmp_path / "report.json")
     (outcome,) = report.outcomes
@@ -170,7 +170,7 @@ def test_campaign_does_not_resubmit_a_site_that_failed_every_rung(tmp_path: Path
 
 
 def test_cost_fit_recovers_a_power_law() -> None:
-    from xasflow.simulation.card_study import fit_cost, spread_order
+    from xasflow.simulation.feff_card_study import fit_cost, spread_order
 
     n = np.array([20, 40, 60, 80, 120, 160])
     a, b, p = fit_cost(n, 10.0 + 0.01 * n**2.5)

@@ -12,7 +12,7 @@ from xasflow.simulation.campaign import (
     estimate_seconds,
     plan_campaign,
 )
-from xasflow.simulation.cards import FAST, PUBLISHED
+from xasflow.simulation.feff_cards import FAST, PUBLISHED
 from xasflow.simulation.output import MARKER, merge_tree, site_dir
 
 
@@ -22,23 +22,23 @@ def test_material_ids() -> None:
 
 def test_plan_orders_by_estimated_cost_and_honours_limit(cu_tree: Path, tmp_path: Path) -> None:
     paths = [cu_tree / m / "POSCAR" for m in sorted(p.name for p in cu_tree.iterdir() if p.is_dir())[:40]]
-    largest = plan_campaign(paths, CampaignConfig(element="Cu", card_set=FAST, out=tmp_path))
-    smallest = plan_campaign(paths, CampaignConfig(element="Cu", card_set=FAST, out=tmp_path, order="smallest"))
+    largest = plan_campaign(paths, CampaignConfig(element="Cu", feff_card_set=FAST, out=tmp_path))
+    smallest = plan_campaign(paths, CampaignConfig(element="Cu", feff_card_set=FAST, out=tmp_path, order="smallest"))
     costs = [t.est_seconds for t in largest.tasks]
     assert len(costs) >= 40 and costs == sorted(costs, reverse=True)
     assert [t.est_seconds for t in smallest.tasks] == sorted(costs)
     assert all(t.est_seconds == round(estimate_seconds(t.n_fms, FAST, t.n_atoms), 1) for t in largest.tasks)
-    limited = plan_campaign(paths, CampaignConfig(element="Cu", card_set=FAST, out=tmp_path, limit=3))
+    limited = plan_campaign(paths, CampaignConfig(element="Cu", feff_card_set=FAST, out=tmp_path, limit=3))
     assert [t.site_id for t in limited.tasks] == [t.site_id for t in largest.tasks[:3]]
     # FMS 7 Å holds fewer atoms than the 9 Å cluster, so the fast set is estimated cheaper.
-    published = plan_campaign(paths[:5], CampaignConfig(element="Cu", card_set=PUBLISHED, out=tmp_path))
+    published = plan_campaign(paths[:5], CampaignConfig(element="Cu", feff_card_set=PUBLISHED, out=tmp_path))
     fast = {t.site_id: t.est_seconds for t in largest.tasks}
     assert all(t.est_seconds > fast[t.site_id] for t in published.tasks)
 
 
 def test_plan_sorts_finished_and_foreign_sites_out(cu_tree: Path, tmp_path: Path) -> None:
     paths = [cu_tree / "mp-1201409" / "POSCAR"]
-    config = CampaignConfig(element="Cu", card_set=FAST, out=tmp_path, sites="all")
+    config = CampaignConfig(element="Cu", feff_card_set=FAST, out=tmp_path, sites="all")
     done, foreign = site_dir(tmp_path, "Cu", "mp-1201409", 0), site_dir(tmp_path, "Cu", "mp-1201409", 1)
     done.mkdir(parents=True)
     shutil.copy(cu_tree / "mp-1201409" / "FEFF-XANES" / "000_Cu" / "xmu.dat", done / "xmu.dat")
@@ -52,7 +52,7 @@ def test_plan_sorts_finished_and_foreign_sites_out(cu_tree: Path, tmp_path: Path
     assert "not written by xasflow" in plan.conflicts[0].reason
     assert plan.tasks == []
     # The same finished folder is a conflict for another card set.
-    other = plan_campaign(paths, CampaignConfig(element="Cu", card_set=PUBLISHED, out=tmp_path, sites="0"))
+    other = plan_campaign(paths, CampaignConfig(element="Cu", feff_card_set=PUBLISHED, out=tmp_path, sites="0"))
     assert "card set 'fast'" in other.conflicts[0].reason
 
 
@@ -67,7 +67,7 @@ def test_duplicate_material_ids_are_reported(cu_tree: Path, tmp_path: Path) -> N
 
 def test_coverage_order_gives_every_material_a_site_before_a_second(cu_tree: Path, tmp_path: Path) -> None:
     paths = [cu_tree / m / "POSCAR" for m in sorted(p.name for p in cu_tree.iterdir() if p.is_dir())[:40]]
-    config = CampaignConfig(element="Cu", card_set=FAST, out=tmp_path, order="coverage")
+    config = CampaignConfig(element="Cu", feff_card_set=FAST, out=tmp_path, order="coverage")
     plan = plan_campaign(paths, config)
     materials = [t.material_id for t in plan.tasks]
     n_materials = len(set(materials))
@@ -87,7 +87,7 @@ def test_coverage_order_counts_finished_sites(cu_tree: Path, tmp_path: Path) -> 
     done.mkdir(parents=True)
     shutil.copy(cu_tree / material / "FEFF-XANES" / "000_Cu" / "xmu.dat", done / "xmu.dat")
     (done / MARKER).write_text(json.dumps({"fingerprint": FAST.fingerprint(), "status": "finished"}))
-    config = CampaignConfig(element="Cu", card_set=FAST, out=tmp_path, order="coverage", sites="all")
+    config = CampaignConfig(element="Cu", feff_card_set=FAST, out=tmp_path, order="coverage", sites="all")
     plan = plan_campaign(paths, config)
     order = [t.material_id for t in plan.tasks]
     assert material in order and "mp-1005792" in order

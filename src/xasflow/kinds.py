@@ -13,7 +13,7 @@ from xasflow.errors import XasflowError
 
 
 class ModelKind(StrEnum):
-    """How a model was trained (recorded in its card as the plain string)."""
+    """How a model was trained (recorded in its model card as the plain string)."""
 
     #: An ensemble trained from scratch on one set.
     EXPERT = "expert"

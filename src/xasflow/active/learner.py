@@ -2,7 +2,7 @@
 
 State lives in one folder: ``state.json`` (settings, and per round the batch chosen, what was labelled or
 failed, the round's report) and ``labels.npz`` (every spectrum received), both replaced atomically; the
-model of each finished round is saved under ``models/`` as a checksummed card + weights. A round is recorded
+model of each finished round is saved under ``models/`` as a checksummed model card + weights. A round is recorded
 as ``selected`` before the
 oracle is asked, ``labelled`` once its spectra are stored and ``fitted`` once the model is refitted, so
 rerunning the same command after an interruption continues where it stopped: a chosen batch is not

@@ -59,8 +59,9 @@ class FeffOracle:
     ----------
     sources
         Structure file of each material id.
-    element, cards, out
-        Absorbing element, card-set name and output root of the campaign (Lightshow layout).
+    element, feff_cards, out
+        Absorbing element, name of the FEFF card set (:mod:`~xasflow.simulation.feff_cards`) and output root of
+        the campaign (Lightshow layout).
     client_factory
         Returns a ``dask.distributed.Client`` (local cluster or an existing scheduler); closed after each batch.
     timeout, retries
@@ -73,7 +74,7 @@ class FeffOracle:
         self,
         sources: dict[str, str | Path],
         element: str,
-        cards: str,
+        feff_cards: str,
         out: Path,
         client_factory: Callable[[], object],
         timeout: float | None = None,
@@ -82,7 +83,7 @@ class FeffOracle:
     ) -> None:
         self.sources = {k: Path(v) for k, v in sources.items()}
         self.element = element
-        self.cards = cards
+        self.feff_cards = feff_cards
         self.out = Path(out)
         self.client_factory = client_factory
         self.timeout = timeout
@@ -91,14 +92,14 @@ class FeffOracle:
 
     def _plan(self, site_ids: Sequence[str]):
         from xasflow.simulation.campaign import CampaignConfig, Plan, plan_campaign
-        from xasflow.simulation.cards import get_card_set
+        from xasflow.simulation.feff_cards import get_feff_card_set
 
         by_material: dict[str, list[int]] = {}
         for site_id in site_ids:
             material, site = parse_site_id(site_id)
             by_material.setdefault(material, []).append(site)
-        card_set = get_card_set(self.cards)
-        merged = Plan(config=CampaignConfig(self.element, card_set, self.out, sites="all"))
+        feff_card_set = get_feff_card_set(self.feff_cards)
+        merged = Plan(config=CampaignConfig(self.element, feff_card_set, self.out, sites="all"))
         failures: dict[str, str] = {}
         for material, sites in sorted(by_material.items()):
             ids = [f"{material}_{s:03d}" for s in sites]
@@ -107,7 +108,7 @@ class FeffOracle:
                 continue
             config = CampaignConfig(
                 self.element,
-                card_set,
+                feff_card_set,
                 self.out,
                 sites=",".join(map(str, sites)),
                 retries=self.retries,
@@ -124,7 +125,7 @@ class FeffOracle:
             merged.problems += plan.problems
             merged.structures += plan.structures
         merged.config = CampaignConfig(
-            self.element, card_set, self.out, sites="all", retries=self.retries, timeout=self.timeout
+            self.element, feff_card_set, self.out, sites="all", retries=self.retries, timeout=self.timeout
         )
         return merged, failures
 

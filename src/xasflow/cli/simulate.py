@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cards",
         default="published",
-        help="card set: published (default), screening, screening-s5 or fast (docs/simulation.md)",
+        help="FEFF card set: published (default), screening, screening-s5 or fast (docs/simulation.md)",
     )
     parser.add_argument("--out", type=Path, required=True, help="output root (Lightshow layout below ROOT/El)")
     where = parser.add_mutually_exclusive_group()
@@ -69,7 +69,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from xasflow.data.sites import check_symprec
     from xasflow.errors import XasflowError
     from xasflow.simulation.campaign import CampaignConfig, default_report_path, plan_campaign, run_campaign
-    from xasflow.simulation.cards import get_card_set
+    from xasflow.simulation.feff_cards import get_feff_card_set
     from xasflow.simulation.ladder import get_ladder
 
     if args.workers < 1:
@@ -79,7 +79,7 @@ def _simulate(args: argparse.Namespace) -> int:
     reserved = reserved_from_args(args, args.element, list(args.paths))
     config = CampaignConfig(
         element=args.element,
-        card_set=get_card_set(args.cards),
+        feff_card_set=get_feff_card_set(args.cards),
         out=args.out.resolve(),  # workers (and FEFF children) may run in another folder
         sites=args.sites,
         symprec=check_symprec(args.symprec),
@@ -102,7 +102,7 @@ def _simulate(args: argparse.Namespace) -> int:
         f"{plan.structures} structures, {len(plan.tasks)} sites to run, {len(plan.done)} finished earlier, "
         f"{len(plan.given_up)} given up earlier, {len(plan.conflicts)} conflicting, "
         f"{len(plan.problems)} input problems, {len(plan.reserved)} reserved (excluded); "
-        f"estimated CPU time {_hms(plan.estimated_cpu_seconds)} (card set {config.card_set.name}, "
+        f"estimated CPU time {_hms(plan.estimated_cpu_seconds)} (card set {config.feff_card_set.name}, "
         f"retry ladder {config.ladder.name})"
     )
     if plan.reserved:

@@ -86,14 +86,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train one model",
-        description="Train one model; prints its η on the set's evaluation subset and writes card + weights.",
+        description="Train one model; prints its η on the set's evaluation subset and writes model card + weights.",
     )
     from xasflow.kinds import ModelKind
 
     parser.add_argument("--mode", required=True, choices=tuple(k.value for k in ModelKind))
     parser.add_argument("--element", help="element of the set (not needed for --mode universal)")
     parser.add_argument("--fidelity", default=None, help="FEFF or VASP (default FEFF; VASP for cross-fidelity)")
-    parser.add_argument("--out", type=Path, required=True, help="model file to write (.npz weights + .json card)")
+    parser.add_argument("--out", type=Path, required=True, help="model file to write (.npz weights + .json model card)")
     parser.add_argument(
         "--universal", type=Path, default=None, help="universal model card to start from (tuned/cross-fidelity/head)"
     )

@@ -79,7 +79,7 @@ def run_bench(
 ) -> BenchResult:
     """Featurize and predict the inequivalent Cu sites of the first ``limit`` materials of ``tree``.
 
-    With ``feff``, also time one FEFF10 run with the published cards from the shared ``feff.inp`` of
+    With ``feff``, also time one FEFF10 run with the published FEFF cards from the shared ``feff.inp`` of
     ``feff_site`` (default: the smallest cluster of at least ``MIN_FEFF_ATOMS`` atoms in the tree, about
     the cheapest ordinary site, so the speed-up is a lower bound).
     """

@@ -82,7 +82,7 @@ def model_version(model) -> str:
 
 
 def is_model_file(model: str | Path | None) -> bool:
-    """``--model`` names a card/weights file rather than a zoo model name."""
+    """``--model`` names a model card/weights file rather than a zoo model name."""
     if model is None:
         return False
     text = str(model)
@@ -172,7 +172,7 @@ class Predictor:
         return self._models[element]
 
     def featurizer_for(self, model):
-        """The featurizer a model was trained on, checked against the card's featurizer version."""
+        """The featurizer a model was trained on, checked against the model card's featurizer version."""
         spec = model.featurizer_spec
         key = (spec.name, tuple(sorted((k, str(v)) for k, v in spec.params.items())))
         if key not in self._featurizers:

@@ -1,1 +1,1 @@
-"""FEFF10 simulation: card sets, inputs, runner, campaign trees and campaigns."""
+"""FEFF10 simulation: FEFF card sets (``feff_cards``), inputs, runner, campaign trees and campaigns."""

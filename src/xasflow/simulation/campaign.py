@@ -20,7 +20,7 @@ from xasflow.data.sites import DEFAULT_SYMPREC, absorbing_sites, parse_selection
 from xasflow.errors import InputError, XasflowError, check_element
 from xasflow.io.lightshow import material_id_for
 from xasflow.io.structures import collect_inputs, read_structure
-from xasflow.simulation.cards import CARD_SETS, CardSet
+from xasflow.simulation.feff_cards import FEFF_CARD_SETS, FeffCardSet
 from xasflow.simulation.inputs import build_site_input
 from xasflow.simulation.ladder import DEFAULT_LADDER, RetryLadder
 from xasflow.simulation.output import SiteState, site_dir, site_status, write_text
@@ -29,14 +29,15 @@ from xasflow.simulation.runner import SiteOutcome, SiteTask, feff_version, simul
 ORDERS = ("largest", "smallest", "coverage")
 
 
-def estimate_seconds(n_fms: int, card_set: CardSet | None = None, n_atoms: int | None = None) -> float:
+def estimate_seconds(n_fms: int, feff_card_set: FeffCardSet | None = None, n_atoms: int | None = None) -> float:
     """Estimated single-core CPU time (s) of one site with ``n_fms`` atoms in the FMS sphere.
 
-    Uses the card set's fitted cost model (:class:`~xasflow.simulation.cards.CostModel`).
+    Uses the fitted cost model (:class:`~xasflow.simulation.feff_cards.CostModel`) of the FEFF card set
+    (default ``published``).
     """
-    from xasflow.simulation.cards import PUBLISHED
+    from xasflow.simulation.feff_cards import PUBLISHED
 
-    return (card_set or PUBLISHED).estimate_seconds(n_fms, n_atoms)
+    return (feff_card_set or PUBLISHED).estimate_seconds(n_fms, n_atoms)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class CampaignConfig:
 
     Attributes
     ----------
+    feff_card_set
+        The FEFF input parameters (:class:`~xasflow.simulation.feff_cards.FeffCardSet`).
     sites
         ``inequivalent`` (one site per symmetry class), ``all``, or comma-separated indices.
     order
@@ -68,7 +71,7 @@ class CampaignConfig:
     """
 
     element: str
-    card_set: CardSet
+    feff_card_set: FeffCardSet
     out: Path
     sites: str = "inequivalent"
     order: str = "largest"
@@ -107,7 +110,7 @@ class Plan:
     structures: int = 0
     reserved: list[SiteOutcome] = field(default_factory=list)
     given_up: list[SiteOutcome] = field(default_factory=list)
-    #: Estimated CPU seconds of the tasks to run under every named card set (same sites).
+    #: Estimated CPU seconds of the tasks to run under every named FEFF card set (same sites).
     estimates_by_set: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -129,7 +132,7 @@ def plan_campaign(
     candidates: list[SiteTask] = []
     by_set: dict[str, dict[str, float]] = {}
     reserved = config.reserved or ReservedSet(config.element)
-    rungs = config.ladder.plan(config.card_set.cards)
+    rungs = config.ladder.plan(config.feff_card_set.cards)
     for path in progress(files) if progress else files:
         try:
             structure = read_structure(path)
@@ -158,27 +161,27 @@ def plan_campaign(
             continue
         for index in sites:
             try:
-                inp = build_site_input(structure, index, config.element, config.card_set, material, source=path)
+                inp = build_site_input(structure, index, config.element, config.feff_card_set, material, source=path)
             except InputError as err:
                 plan.problems.append(err)
                 continue
             distances = np.linalg.norm(inp.coords, axis=1)
             by_set[f"{material}_{index:03d}"] = {
-                name: card.estimate_seconds(int((distances <= card.fms_radius_for(distances)).sum()), inp.n_atoms)
-                for name, card in CARD_SETS.items()
+                name: other.estimate_seconds(int((distances <= other.fms_radius_for(distances)).sum()), inp.n_atoms)
+                for name, other in FEFF_CARD_SETS.items()
             }
             candidates.append(
                 SiteTask(
                     material_id=material,
                     site=index,
                     element=config.element,
-                    card_set=config.card_set.name,
-                    fingerprint=config.card_set.fingerprint(),
+                    card_set=config.feff_card_set.name,
+                    fingerprint=config.feff_card_set.fingerprint(),
                     feff_inp=inp.text,
                     poscar=poscar,
                     n_atoms=inp.n_atoms,
                     n_fms=inp.n_fms,
-                    est_seconds=round(config.card_set.estimate_seconds(inp.n_fms, inp.n_atoms), 1),
+                    est_seconds=round(config.feff_card_set.estimate_seconds(inp.n_fms, inp.n_atoms), 1),
                     source=str(path),
                     rungs=rungs,
                     ladder=config.ladder.name,
@@ -191,7 +194,7 @@ def plan_campaign(
         candidates.sort(key=lambda t: (t.est_seconds, t.material_id, t.site), reverse=config.order == "largest")
     if config.limit is not None:
         candidates = candidates[: config.limit]
-    fingerprint = config.card_set.fingerprint()
+    fingerprint = config.feff_card_set.fingerprint()
     ladder = None if config.retry_failed else config.ladder.name
     for task in candidates:
         status = site_status(
@@ -211,7 +214,7 @@ def plan_campaign(
             plan.tasks.append(task)
     if config.order == "coverage":
         plan.tasks = coverage_order(plan.tasks, [o.material_id for o in plan.done])
-    for name in CARD_SETS:
+    for name in FEFF_CARD_SETS:
         plan.estimates_by_set[name] = sum(by_set[t.site_id][name] for t in plan.tasks)
     return plan
 
@@ -291,7 +294,7 @@ class CampaignReport:
         cfg = self.config
         return {
             "element": cfg.element,
-            "card_set": cfg.card_set.to_dict(),
+            "card_set": cfg.feff_card_set.to_dict(),
             "feff": feff_version(),
             "site_selection": cfg.sites,
             "order": cfg.order,
@@ -362,7 +365,7 @@ def run_campaign(
             task,
             str(config.out),
             config.timeout,
-            key=f"simulate-{config.element}-{config.card_set.name}-{task.site_id}-{attempt}-{time.time_ns()}",
+            key=f"simulate-{config.element}-{config.feff_card_set.name}-{task.site_id}-{attempt}-{time.time_ns()}",
             priority=n - rank,
             pure=False,
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from xasflow.errors import InputError
-from xasflow.simulation.cards import CardSet
+from xasflow.simulation.feff_cards import FeffCardSet
 
 #: Stoichiometry FEFF expects for the absorber's own potential (as in the published inputs).
 _ABSORBER_STOICHIOMETRY = 0.0001
@@ -31,8 +31,10 @@ class SiteInput:
     ----------
     symbols, coords
         Cluster atoms (absorber first, at the origin), sorted by distance; coords in Å.
+    card_set
+        Name of the FEFF card set (the ``card_set`` key of the site marker).
     n_atoms
-        Atoms within the card set's cluster radius (absorber included).
+        Atoms within the FEFF card set's cluster radius (absorber included).
     n_fms
         Atoms within the FMS radius: the size that sets the cost of a run.
     """
@@ -114,7 +116,7 @@ def build_site_input(
     structure,
     site: int,
     element: str,
-    card_set: CardSet,
+    feff_card_set: FeffCardSet,
     material_id: str = "",
     source: str | Path = "",
 ) -> SiteInput:
@@ -124,38 +126,38 @@ def build_site_input(
     ------
     InputError
         If the site is not an ``element`` atom, or the cluster is too small or too large
-        for the card set.
+        for the FEFF card set.
     """
     from pymatgen.io.feff.inputs import Header, Tags
 
     source = source or material_id or "structure"
     if not 0 <= site < len(structure) or structure[site].specie.symbol != element:
         raise InputError(source, f"site {site} is not a {element} atom")
-    symbols, coords = cluster_around(structure, site, card_set.radius)
+    symbols, coords = cluster_around(structure, site, feff_card_set.radius)
     n_atoms = len(symbols)
-    if n_atoms < card_set.min_atoms:
+    if n_atoms < feff_card_set.min_atoms:
         raise InputError(
             source,
-            f"site {site}: only {n_atoms} atoms within {card_set.radius} Å; card set {card_set.name!r} needs "
-            f"at least {card_set.min_atoms} (isolated or vacuum-padded structure?)",
+            f"site {site}: only {n_atoms} atoms within {feff_card_set.radius} Å; card set {feff_card_set.name!r} needs "
+            f"at least {feff_card_set.min_atoms} (isolated or vacuum-padded structure?)",
         )
-    if n_atoms > card_set.max_atoms:
+    if n_atoms > feff_card_set.max_atoms:
         raise InputError(
             source,
-            f"site {site}: {n_atoms} atoms within {card_set.radius} Å exceed the {card_set.max_atoms} that card set "
-            f"{card_set.name!r} allows",
+            f"site {site}: {n_atoms} atoms within {feff_card_set.radius} Å exceed the "
+            f"{feff_card_set.max_atoms} that card set {feff_card_set.name!r} allows",
         )
     distances = np.linalg.norm(coords, axis=1)
     if n_atoms > 1 and distances[1] < 0.5:
         raise InputError(source, f"site {site}: atoms closer than 0.5 Å to the absorber (overlapping sites)")
-    if (distances[1:] <= card_set.scf_radius).sum() == 0:
-        raise InputError(source, f"site {site}: no neighbour within the SCF radius {card_set.scf_radius} Å")
+    if (distances[1:] <= feff_card_set.scf_radius).sum() == 0:
+        raise InputError(source, f"site {site}: no neighbour within the SCF radius {feff_card_set.scf_radius} Å")
     rows = potentials_for_cluster(structure, element, symbols)
     ipot_of = {tag: ipot for ipot, _, tag, _ in rows[1:]}
-    cards = dict(card_set.cards)
-    fms_radius = card_set.fms_radius_for(distances)
-    if card_set.fms_atoms is not None:
-        cards["FMS"] = card_set.fms_card(distances)
+    cards = dict(feff_card_set.cards)
+    fms_radius = feff_card_set.fms_radius_for(distances)
+    if feff_card_set.fms_atoms is not None:
+        cards["FMS"] = feff_card_set.fms_card(distances)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         header = str(Header(structure, source=material_id, comment=f"xasflow site {site} {element} K-edge"))
@@ -171,7 +173,7 @@ def build_site_input(
         material_id=material_id,
         site=site,
         element=element,
-        card_set=card_set.name,
+        card_set=feff_card_set.name,
         text=text + "\n",
         symbols=tuple(symbols),
         coords=coords,

@@ -1,8 +1,8 @@
-"""Campaign output in the Lightshow layout, with a marker recording the card set of each site.
+"""Campaign output in the Lightshow layout, with a marker recording the FEFF card set of each site.
 
 ``ROOT/{El}/{material}/POSCAR`` and ``ROOT/{El}/{material}/FEFF-XANES/{site:03d}_{El}/`` holding
 ``feff.inp``, ``xmu.dat`` and ``xasflow_site.json`` (the marker). A site folder whose marker names
-another card set, or that holds files without a marker, is never written to.
+another FEFF card set, or that holds files without a marker, is never written to.
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ def read_marker(folder: Path) -> dict | None:
         return {}
 
 
-def site_status(folder: Path, card_set: str, fingerprint: str, element: str, ladder: str | None = None) -> SiteStatus:
-    """Classify an output site folder for a run with ``card_set``.
+def site_status(
+    folder: Path, feff_card_set: str, fingerprint: str, element: str, ladder: str | None = None
+) -> SiteStatus:
+    """Classify an output site folder for a run with the FEFF card set named ``feff_card_set``.
 
     The cards' ``fingerprint`` decides whether earlier output belongs to this run; the set's name
     is only reported, so output written under a set's former name (same cards) stays valid when a
@@ -73,7 +75,7 @@ def site_status(folder: Path, card_set: str, fingerprint: str, element: str, lad
         return SiteStatus(
             SiteState.CONFLICT,
             f"{folder} holds output of card set {marker.get('card_set')!r} "
-            f"(fingerprint {marker.get('fingerprint')}), not {card_set!r}; not overwritten (choose another --out)",
+            f"(fingerprint {marker.get('fingerprint')}), not {feff_card_set!r}; not overwritten (choose another --out)",
         )
     if marker.get("status") == "finished" and (folder / "xmu.dat").is_file():
         try:

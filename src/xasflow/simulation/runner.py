@@ -56,7 +56,9 @@ class SiteTask:
     """Everything a worker needs to simulate one site (inputs are generated on the client).
 
     ``rungs`` is the retry ladder as ``(rung name, card overrides)`` pairs, tried in order
-    (:mod:`xasflow.simulation.ladder`); empty means one plain run.
+    (:mod:`xasflow.simulation.ladder`); empty means one plain run. ``card_set`` is the name of the
+    FEFF card set and ``fingerprint`` its :meth:`~xasflow.simulation.feff_cards.FeffCardSet.fingerprint`,
+    as written to the site marker.
     """
 
     material_id: str
@@ -182,7 +184,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 def simulate_site(task: SiteTask, out_root: str | Path, timeout: float | None = None) -> SiteOutcome:
     """Simulate one site into the Lightshow tree below ``out_root``; never raises for a bad site.
 
-    Finished sites of the same card set are skipped; folders of another card set are left alone.
+    Finished sites of the same FEFF card set are skipped; folders of another FEFF card set are left alone.
     """
     out_root = Path(out_root)
     outcome = SiteOutcome(

@@ -179,12 +179,12 @@ def campaign_rows(campaign: Path, element: str, reserved_dir: Path | None) -> tu
     return dataset, features.matrix, summary
 
 
-def campaign_card_set(campaign: Path, element: str, site_ids: list[str]) -> dict:
-    """The card set(s) of the sites, from their markers: fingerprints, present names, sites per set."""
+def campaign_feff_card_set(campaign: Path, element: str, site_ids: list[str]) -> dict:
+    """The FEFF card set(s) of the sites, from their markers: fingerprints, present names, sites per set."""
     from collections import Counter
 
     from xasflow.io.omnixas import parse_site_id
-    from xasflow.simulation.cards import present_name
+    from xasflow.simulation.feff_cards import present_name
     from xasflow.simulation.output import MARKER, read_marker, site_dir
 
     count: Counter = Counter()
@@ -193,7 +193,7 @@ def campaign_card_set(campaign: Path, element: str, site_ids: list[str]) -> dict
         material, site = parse_site_id(site_id)
         marker = read_marker(site_dir(campaign, element, material, site))
         if marker is None:
-            raise XasflowError(f"{campaign}: {site_id} has no {MARKER}; its card set is unknown")
+            raise XasflowError(f"{campaign}: {site_id} has no {MARKER}; its FEFF card set is unknown")
         count[marker.get("fingerprint")] += 1
         recorded[marker.get("fingerprint")] = marker.get("card_set")
     prints = sorted(count, key=lambda f: -count[f])

@@ -99,7 +99,7 @@ def train_selected(
     progress: Progress | None = None,
 ) -> SelectedModels:
     """Train each set's selected (mode, recipe, features), the universal model(s) the tuned ones need, and
-    for every FEFF set its card of the shared universal model.
+    for every FEFF set its model card of the shared universal model.
 
     The universal model shipped for all FEFF sets is the one of the most-selected universal recipe.
     """

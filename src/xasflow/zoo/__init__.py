@@ -1,4 +1,4 @@
-"""Trained models shipped with xasflow: one folder per (element, fidelity), a JSON card per model."""
+"""Trained models shipped with xasflow: one folder per (element, fidelity), a JSON model card per model."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Write trained models as a zoo: one folder per set with a card per model, plus an index."""
+"""Write trained models as a zoo: one folder per set with a model card per model, plus an index."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def write_zoo(
     """Write the trained models of ``trained`` into ``out_dir`` (replaced only once complete).
 
     The default model of each set is ``defaults[key]`` (a cross-validated selection) or else the one of
-    ``names`` with the best η on the set's evaluation subset; each set ships its default and a card of the
+    ``names`` with the best η on the set's evaluation subset; each set ships its default and a model card of the
     shared universal model (``keep_all``: every candidate). ``selection`` (the per-set records of a
     selection file) is copied into each set's index entry.
     """
@@ -110,7 +110,7 @@ def _ship(
     """Save ``model`` as ``folder/{name}`` with its metrics and record them in the set's index ``entry``."""
     model.set_provenance(metrics=metrics)
     if name == UNIVERSAL and shared_universal:
-        # The universal weights are stored once; each set's card points at them.
+        # The universal weights are stored once; each set's model card points at them.
         model.save(folder / "universal.json", dtype=dtype, weights_file=f"../{UNIVERSAL_FILE}")
     else:
         model.save(folder / f"{name}.npz", dtype=dtype)
@@ -135,7 +135,7 @@ def zoo_selection(index: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def recalibrate_zoo(catalog: SetCatalog, zoo: Path, out_dir: Path, provenance: str = "") -> dict[str, Any]:
     """Refit the calibration and domain thresholds of every model of ``zoo`` on its set's evaluation rows.
 
-    Weights are unchanged (the members are not retrained); cards, metrics and the index are rewritten into
+    Weights are unchanged (the members are not retrained); model cards, metrics and the index are rewritten into
     ``out_dir`` (which may be ``zoo`` itself: it is replaced only once complete).
     """
     from xasflow.training.modes import calibrate_on_eval

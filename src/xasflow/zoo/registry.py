@@ -117,17 +117,17 @@ def quality_note(element: str, fidelity: str = "FEFF", name: str | None = None, 
     Empty for sets trained on published spectra (their quality is in the zoo index and the README).
     """
     try:
-        card = json.loads(card_path(element, fidelity, name, root).read_text())
+        model_card = json.loads(card_path(element, fidelity, name, root).read_text())
     except (XasflowError, OSError, ValueError):
         return ""
-    metrics = card.get("metrics", {})
+    metrics = model_card.get("metrics", {})
     if "sites" not in metrics or "materials" not in metrics:
         return ""
     report = metrics.get("report", {})
     eta = report.get("leave_one_material_out_eta", metrics.get("evaluation", {}).get("eta"))
     own = report.get("leave_one_material_out_eta_own_mean")
     free, n_free = report.get("leave_one_material_out_eta_without_twins"), report.get("sites_without_twins")
-    cards = metrics.get("card_set", {}).get("name", "?")
+    feff_card_set = metrics.get("card_set", {}).get("name", "?")
     figures = "η not measured" if eta is None else f"leave-one-material-out η {eta:.2f} vs the training mean"
     if own is not None:
         figures += f", {own:.2f} vs the held-out sites' own mean"
@@ -135,6 +135,7 @@ def quality_note(element: str, fidelity: str = "FEFF", name: str | None = None, 
         # Near-twins (substitution series) flatter the figure for structures unlike the simulated pool.
         figures += f"; {free:.2f} on the {n_free} sites with no near-identical site in another material"
     return (
-        f"the {element} {fidelity} model ({card.get('kind', name)}) is trained on {metrics['sites']} simulated sites "
-        f"of {metrics['materials']} materials (FEFF10 {cards} cards); {figures}: screening quality"
+        f"the {element} {fidelity} model ({model_card.get('kind', name)}) is trained on "
+        f"{metrics['sites']} simulated sites of {metrics['materials']} materials (FEFF10 {feff_card_set} cards); "
+        f"{figures}: screening quality"
     )

@@ -1,4 +1,9 @@
-"""Named FEFF card sets: the published OmniXAS settings and cheaper variants measured against them."""
+"""Named FEFF card sets: the published OmniXAS settings and cheaper variants measured against them.
+
+A *FEFF card set* (:class:`FeffCardSet`) is a named set of FEFF10 input parameters ("cards" in FEFF's
+terms: ``SCF``, ``FMS``, ``EGRID``, ...) plus the cluster they are meant for. It is unrelated to the
+*model card* of a saved model (``model.json``, :mod:`xasflow.models.card`).
+"""
 
 from __future__ import annotations
 
@@ -44,13 +49,13 @@ class CostModel:
         return self.overhead + self.coefficient * float(n) ** self.exponent
 
 
-#: The first model of the project (docs/simulation.md), kept for card sets without a fit.
+#: The first cost model of the project (docs/simulation.md), kept for FEFF card sets without a fit.
 DEFAULT_COST = CostModel(30.0, 2.0e-3, 2.5, "early runs of the published cards")
 
 
 @dataclass(frozen=True)
-class CardSet:
-    """FEFF control cards plus the cluster they are meant for.
+class FeffCardSet:
+    """A named FEFF card set: FEFF10 control cards plus the cluster they are meant for.
 
     Attributes
     ----------
@@ -132,7 +137,7 @@ class CardSet:
 #: 87 → 135 s, 91 → 161 s, 251 → 2,838 s (shared/README.md, docs/simulation.md, results/cards/).
 PUBLISHED_COST = CostModel(34.0, 6.0e-4, 2.75, "published cards: 5 Cu sites, 44-251 atoms (results/cards/)")
 
-PUBLISHED = CardSet(
+PUBLISHED = FeffCardSet(
     name="published",
     cards=dict(_PUBLISHED_CARDS),
     description="OmniXAS/Lightshow FEFF-XANES settings (SCF 7 Å, FMS 9 Å, k step 0.04)",
@@ -141,7 +146,7 @@ PUBLISHED = CardSet(
 
 # Measured on a median Cu site: ~10x cheaper than `published` at R² 0.9998 (shared/README.md); the card
 # study (results/cards/) puts its error at 15 % of the model's MSE on a sparse site (FMS 7 Å: 37 atoms).
-FAST = CardSet(
+FAST = FeffCardSet(
     name="fast",
     cards={
         **_PUBLISHED_CARDS,
@@ -159,7 +164,7 @@ FAST = CardSet(
     ),
 )
 
-#: The card study (results/cards/, scripts/card_study.py): the error against the published spectra follows the
+#: The FEFF card study (results/cards/, scripts/card_study.py): the error against the published spectra follows the
 #: atoms inside the FMS sphere, not its radius, and the few large errors are rigid edge shifts from a 5 Å SCF
 #: sphere. SCF 7 Å (the published radius, 30 iterations) with the 120-atom FMS sphere: 2.45 % of the model's
 #: MSE on 30 Cu sites, 131-2103 CPU s per site, 4.52x screening-s5 (results/cards/).
@@ -171,7 +176,7 @@ SCREENING_COST = CostModel(
     "n_atoms",
 )
 
-SCREENING = CardSet(
+SCREENING = FeffCardSet(
     name="screening",
     cards={
         **_PUBLISHED_CARDS,
@@ -192,7 +197,7 @@ SCREENING_S5_COST = CostModel(
     31.2, 0.0482, 1.5, "card study a120_s5_k08: 29 Cu sites, 91-277 atoms, 72-334 CPU s (results/cards/)", "n_atoms"
 )
 
-SCREENING_S5 = CardSet(
+SCREENING_S5 = FeffCardSet(
     name="screening-s5",
     cards={
         **_PUBLISHED_CARDS,
@@ -206,21 +211,21 @@ SCREENING_S5 = CardSet(
     fms_atoms=120,
 )
 
-CARD_SETS: dict[str, CardSet] = {c.name: c for c in (PUBLISHED, SCREENING, SCREENING_S5, FAST)}
+FEFF_CARD_SETS: dict[str, FeffCardSet] = {c.name: c for c in (PUBLISHED, SCREENING, SCREENING_S5, FAST)}
 
 
-def get_card_set(name: str) -> CardSet:
-    """The card set called ``name``; raises ``XasflowError`` for an unknown name."""
+def get_feff_card_set(name: str) -> FeffCardSet:
+    """The FEFF card set called ``name``; raises ``XasflowError`` for an unknown name."""
     try:
-        return CARD_SETS[name]
+        return FEFF_CARD_SETS[name]
     except KeyError:
-        raise XasflowError(f"unknown card set {name!r}; choose one of {', '.join(CARD_SETS)}") from None
+        raise XasflowError(f"unknown FEFF card set {name!r}; choose one of {', '.join(FEFF_CARD_SETS)}") from None
 
 
 def present_name(fingerprint: str | None, recorded: str) -> str:
-    """Today's name of the card set with this fingerprint, else the name a run recorded.
+    """Today's name of the FEFF card set with this fingerprint, else the name a run recorded.
 
     Output written before a set was renamed (``screening`` -> ``screening-s5``) keeps its old name in its
     markers; the fingerprint says which cards it really ran with.
     """
-    return next((c.name for c in CARD_SETS.values() if c.fingerprint() == fingerprint), recorded)
+    return next((c.name for c in FEFF_CARD_SETS.values() if c.fingerprint() == fingerprint), recorded)

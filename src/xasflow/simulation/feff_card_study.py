@@ -1,4 +1,4 @@
-"""Card-set study: candidate FEFF cards on shared Cu sites, scored against the published spectra.
+"""FEFF card study: candidate FEFF cards on shared Cu sites, scored against the published spectra.
 
 A candidate replaces some cards of a published ``feff.inp`` (same cluster, same potentials), so
 the only difference to the published ``xmu.dat`` is the cards. Scores are in model units: the
@@ -32,7 +32,7 @@ class Candidate:
         Run on the first ``n_sites`` sites of the study order.
     fms_atoms
         Adaptive FMS sphere: the smallest radius holding this many atoms, at most the FMS card's
-        radius (:attr:`xasflow.simulation.cards.CardSet.fms_atoms`).
+        radius (:attr:`xasflow.simulation.feff_cards.FeffCardSet.fms_atoms`).
     """
 
     name: str
@@ -43,14 +43,14 @@ class Candidate:
 
     def site_cards(self, distances: np.ndarray) -> tuple[dict[str, str], int]:
         """Card overrides for one cluster and the number of atoms inside its FMS sphere."""
-        from xasflow.simulation.cards import PUBLISHED, CardSet
+        from xasflow.simulation.feff_cards import PUBLISHED, FeffCardSet
 
         cards = {**PUBLISHED.cards, **self.cards}
-        card_set = CardSet(name=self.name, cards=cards, fms_atoms=self.fms_atoms)
+        feff_card_set = FeffCardSet(name=self.name, cards=cards, fms_atoms=self.fms_atoms)
         overrides = dict(self.cards)
         if self.fms_atoms is not None:
-            overrides["FMS"] = card_set.fms_card(distances)
-        radius = card_set.fms_radius_for(distances)
+            overrides["FMS"] = feff_card_set.fms_card(distances)
+        radius = feff_card_set.fms_radius_for(distances)
         return overrides, int((np.asarray(distances) <= radius).sum())
 
 

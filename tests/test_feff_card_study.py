@@ -1,4 +1,4 @@
-"""Card-study helpers: scoring against the model, card replacement on a shared input (no FEFF)."""
+"""FEFF card study helpers: scoring against the model, card replacement on a shared input (no FEFF)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xasflow.simulation.card_study import cluster_distances, egrid, mse, score_candidate, with_cards
+from xasflow.simulation.feff_card_study import cluster_distances, egrid, mse, score_candidate, with_cards
 from xasflow.simulation.inputs import parse_feff_inp
 
 
@@ -38,17 +38,17 @@ def test_with_cards_changes_only_the_cards_of_a_shared_input(cu_tree: Path) -> N
 
 def test_adaptive_fms_sphere_holds_the_requested_atoms(cu_tree: Path) -> None:
     from xasflow.io.structures import read_structure
-    from xasflow.simulation.cards import PUBLISHED, CardSet
+    from xasflow.simulation.feff_cards import PUBLISHED, FeffCardSet
     from xasflow.simulation.inputs import build_site_input
 
     d = np.array([0.0, 2.0, 2.0, 3.0, 3.01, 4.0, 5.0])
-    card = CardSet("t", dict(PUBLISHED.cards), fms_atoms=3)
+    card = FeffCardSet("t", dict(PUBLISHED.cards), fms_atoms=3)
     assert card.fms_radius_for(d) == 2.5  # midway between the 3rd atom (2.0 Å) and the next shell (3.0 Å)
-    assert CardSet("t", dict(PUBLISHED.cards), fms_atoms=4).fms_radius_for(d) == 3.01  # no gap: just past it
-    assert CardSet("t", dict(PUBLISHED.cards), fms_atoms=50).fms_radius_for(d) == 9.0  # capped at the card
-    assert card.fms_card(d) == "2.5 0" and card.fingerprint() != CardSet("t", dict(PUBLISHED.cards)).fingerprint()
+    assert FeffCardSet("t", dict(PUBLISHED.cards), fms_atoms=4).fms_radius_for(d) == 3.01  # no gap: just past it
+    assert FeffCardSet("t", dict(PUBLISHED.cards), fms_atoms=50).fms_radius_for(d) == 9.0  # capped at the card
+    assert card.fms_card(d) == "2.5 0" and card.fingerprint() != FeffCardSet("t", dict(PUBLISHED.cards)).fingerprint()
     structure = read_structure(cu_tree / "mp-705439" / "POSCAR")
-    dense = CardSet("t", dict(PUBLISHED.cards), fms_atoms=40)
+    dense = FeffCardSet("t", dict(PUBLISHED.cards), fms_atoms=40)
     inp = build_site_input(structure, 0, "Cu", dense, "mp-705439")
     radius = float(parse_feff_inp(inp.text).cards["FMS"].split()[0])
     within = (np.linalg.norm(inp.coords, axis=1) <= radius).sum()
