@@ -3,7 +3,8 @@
 Usage::
 
     python scripts/fe_mn_campaign.py STRUCTURES --out /work/cache/feff/fe_mn --cards screening-s5 \
-        --timeout 1800 --hours 1.5 [--merge ../shared/data/simulated/fe_mn] [--workers 1 | --scheduler tcp://HOST:8786]
+        --timeout 1800 --hours 1.5 [--merge ../shared/data/simulated/fe_mn] [--priority FILE] \
+        [--workers 1 | --scheduler tcp://HOST:8786]
 
 First copies the sites of every ``--merge`` tree (another ``simulate`` output, e.g. the shared extra
 batch) into ``--out`` (``xasflow.simulation.output.merge_tree``: present sites skipped, conflicting
@@ -11,9 +12,12 @@ ones reported and left alone, reserved materials never copied). Then plans each 
 (``xasflow.simulation.campaign.plan_campaign``: reserved materials excluded, finished and given-up
 sites skipped, inputs built) and runs one site at a time, Fe, Mn, Fe, ... in ``--order coverage``
 (every material of the pool gets one site, its cheapest, before any gets a second) on one Dask
-client, until the sites or ``--hours``
-run out. Each element's report is ``OUT/{El}/simulate_report_{start}.json``, rewritten after every
-site. Rerunning the same command resumes: finished sites are skipped, sites that failed every rung of
+client, until the sites or ``--hours`` run out. ``--priority FILE`` (site ids, one per line, best first;
+``scripts/campaign_priority.py`` writes one by feature-space diversity) orders the sites within each
+coverage round: listed sites first, in the file's order, then the rest cheapest first (a material's first
+site is then its first listed one); ids of other elements or finished sites are ignored. Each element's
+report is ``OUT/{El}/simulate_report_{start}.json``, rewritten after every site. Rerunning the same
+command resumes: finished sites are skipped, sites that failed every rung of
 the retry ladder are not tried again (``--retry-failed`` does), an interrupted site is rerun.
 """
 
@@ -27,8 +31,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from xasflow.data.reserved import resolve_reserved
+from xasflow.errors import XasflowError
 from xasflow.parallel import start_client, stop_client
-from xasflow.simulation.campaign import ORDERS, CampaignConfig, CampaignReport, Plan, plan_campaign, run_campaign
+from xasflow.simulation.campaign import (
+    ORDERS,
+    CampaignConfig,
+    CampaignReport,
+    Plan,
+    plan_campaign,
+    read_priority,
+    run_campaign,
+)
 from xasflow.simulation.feff_cards import get_feff_card_set
 from xasflow.simulation.ladder import get_ladder
 from xasflow.simulation.output import merge_tree
@@ -58,8 +71,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--elements", default=",".join(ELEMENTS))
     parser.add_argument("--order", choices=ORDERS, default="coverage")
     parser.add_argument("--merge", type=Path, action="append", default=[], help="another simulate tree to merge in")
+    parser.add_argument(
+        "--priority",
+        type=Path,
+        action="append",
+        default=[],
+        help="file of site ids, best first, leading each coverage round (scripts/campaign_priority.py); repeatable",
+    )
     parser.add_argument("--plan", action="store_true", help="print the interleaved order and estimates; run nothing")
     args = parser.parse_args(argv)
+    try:
+        priority = tuple(dict.fromkeys(i for path in args.priority for i in read_priority(path)))
+        if priority and args.order != "coverage":
+            raise XasflowError(f"--priority orders the rounds of --order coverage, not --order {args.order}")
+    except XasflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     out = args.out.resolve()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M")
     plans: dict[str, Plan] = {}
@@ -84,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             ladder=get_ladder(args.ladder),
             reserved=reserved,
             retry_failed=args.retry_failed,
+            priority=priority,
         )
         plans[element] = plan_campaign(args.structures, config)
         p = plans[element]

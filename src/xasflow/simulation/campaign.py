@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,8 +53,9 @@ class CampaignConfig:
     order
         ``largest`` first (default: long tasks start early, short ones fill the gaps at the end)
         or ``smallest`` first (most sites per hour when the campaign is time-bounded), or
-        ``coverage``: every material gets one site (its cheapest) before any gets a second,
-        materials with no finished site first, cheapest first within a round.
+        ``coverage``: every material gets one site (its cheapest, or its first in ``priority``) before
+        any gets a second, materials with no finished site first; within a round the sites listed in
+        ``priority`` first (in that order), then the rest cheapest first.
     limit
         Keep only the first ``limit`` sites in scheduling order.
     timeout
@@ -68,6 +69,11 @@ class CampaignConfig:
         Materials whose ``element`` sites are reserved for evaluation: never simulated.
     retry_failed
         Run sites again that failed every rung of the same ladder in an earlier run.
+    priority
+        Site ids (``{material}_{site:03d}``), best first, that lead each round of the ``coverage`` order,
+        e.g. from :func:`xasflow.active.campaign_order.diversity_priority` (written by
+        ``scripts/campaign_priority.py``, read with :func:`read_priority`). Ids not planned are ignored;
+        empty (default): the plain ``coverage`` order. Only with ``order="coverage"``.
     """
 
     element: str
@@ -82,12 +88,38 @@ class CampaignConfig:
     ladder: RetryLadder = DEFAULT_LADDER
     reserved: ReservedSet | None = None
     retry_failed: bool = False
+    priority: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_element(self.element)
         if self.order not in ORDERS:
             raise XasflowError(f"order {self.order!r} is not one of {', '.join(ORDERS)}")
         parse_selection(self.sites)
+        if isinstance(self.priority, str):
+            raise XasflowError("priority is a sequence of site ids, not one string")
+        object.__setattr__(self, "priority", tuple(str(s) for s in self.priority))
+        if self.priority and self.order != "coverage":
+            raise XasflowError(f"a site priority orders the rounds of the coverage order, not order {self.order!r}")
+
+
+def read_priority(path: str | Path) -> tuple[str, ...]:
+    """Site ids of a priority file, best first: one id per line; blank lines and ``#`` comments skipped.
+
+    Raises
+    ------
+    XasflowError
+        If the file cannot be read or holds no site id.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise XasflowError(f"{path}: cannot read the site priority file ({exc.strerror or exc})") from None
+    ids = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    ids = [i for i in ids if i]
+    if not ids:
+        raise XasflowError(f"{path}: the site priority file lists no site id")
+    return tuple(dict.fromkeys(ids))
 
 
 def _poscar_text(path: Path, structure) -> str:
@@ -213,27 +245,46 @@ def plan_campaign(
         else:
             plan.tasks.append(task)
     if config.order == "coverage":
-        plan.tasks = coverage_order(plan.tasks, [o.material_id for o in plan.done])
+        plan.tasks = coverage_order(plan.tasks, [o.material_id for o in plan.done], config.priority)
     for name in FEFF_CARD_SETS:
         plan.estimates_by_set[name] = sum(by_set[t.site_id][name] for t in plan.tasks)
     return plan
 
 
-def coverage_order(tasks: list[SiteTask], finished_materials: Iterable[str]) -> list[SiteTask]:
+def coverage_order(
+    tasks: list[SiteTask], finished_materials: Iterable[str], priority: Sequence[str] = ()
+) -> list[SiteTask]:
     """Material coverage first: a material's n-th site runs in round n (finished sites count).
 
-    Within a round tasks keep their given order (cheapest first as planned), so every material of
-    the pool gets one site before any material gets a second.
+    Parameters
+    ----------
+    tasks
+        Planned tasks, cheapest first.
+    finished_materials
+        Material id of every finished site (a material with k finished sites starts in round k).
+    priority
+        Site ids, best first (e.g. feature-space diversity). A material's sites enter rounds in
+        priority order (listed sites before unlisted ones, which keep the given order); within a
+        round the listed sites run first, in priority order, then the rest in the given order.
+        Ids of no task are ignored. Empty: within a round tasks keep their given order.
+
+    Returns
+    -------
+    list[SiteTask]
+        The same tasks: every material of the pool gets one site before any material gets a second.
     """
+    place = {site_id: k for k, site_id in enumerate(dict.fromkeys(priority))}
+    unlisted = len(place)
     count: dict[str, int] = {}
     for material in finished_materials:
         count[material] = count.get(material, 0) + 1
-    keyed = []
-    for position, task in enumerate(tasks):
+    keyed = [(place.get(task.site_id, unlisted), position, task) for position, task in enumerate(tasks)]
+    ranked = []
+    for prio, position, task in sorted(keyed, key=lambda k: (k[0], k[1])):
         rank = count.get(task.material_id, 0)
         count[task.material_id] = rank + 1
-        keyed.append((rank, position, task))
-    return [task for _, _, task in sorted(keyed, key=lambda k: (k[0], k[1]))]
+        ranked.append((rank, prio, position, task))
+    return [task for *_, task in sorted(ranked, key=lambda k: (k[0], k[1], k[2]))]
 
 
 def _outcome(task: SiteTask, status: str, reason: str = "", seconds: float = 0.0) -> SiteOutcome:
@@ -298,6 +349,7 @@ class CampaignReport:
             "feff": feff_version(),
             "site_selection": cfg.sites,
             "order": cfg.order,
+            **({"priority_sites": len(cfg.priority)} if cfg.priority else {}),
             "timeout_s": cfg.timeout,
             "out": str(cfg.out),
             "started": self.started,

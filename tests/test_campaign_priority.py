@@ -1,0 +1,197 @@
+"""Campaign order by feature-space diversity within coverage rounds (no FEFF run)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xasflow.active.campaign_order import diversity_priority
+from xasflow.errors import XasflowError
+from xasflow.simulation.campaign import CampaignConfig, coverage_order, read_priority
+from xasflow.simulation.feff_cards import FAST
+from xasflow.simulation.runner import SiteTask
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _task(material: str, site: int, seconds: float) -> SiteTask:
+    return SiteTask(
+        material_id=material,
+        site=site,
+        element="Fe",
+        card_set="s",
+        fingerprint="f",
+        feff_inp="",
+        poscar="",
+        n_atoms=10,
+        n_fms=10,
+        est_seconds=seconds,
+    )
+
+
+def _ids(tasks: list[SiteTask]) -> list[str]:
+    return [t.site_id for t in tasks]
+
+
+# cheapest first, as planned: a has 3 sites, b 2, c 1
+TASKS = [
+    _task("a", 0, 1.0),
+    _task("b", 0, 2.0),
+    _task("c", 0, 3.0),
+    _task("a", 1, 4.0),
+    _task("b", 1, 5.0),
+    _task("a", 2, 6.0),
+]
+
+
+def test_coverage_order_without_priority_is_unchanged() -> None:
+    plain = coverage_order(TASKS, ["b"])
+    assert _ids(plain) == ["a_000", "c_000", "b_000", "a_001", "b_001", "a_002"]
+    assert _ids(coverage_order(TASKS, ["b"], ())) == _ids(plain)
+    assert _ids(coverage_order(TASKS, ["b"], ["nowhere_000", "x_001"])) == _ids(plain)  # unknown ids ignored
+
+
+def test_coverage_order_with_priority_keeps_rounds_and_orders_within_them() -> None:
+    order = _ids(coverage_order(TASKS, [], ["c_000", "zz_000", "a_002", "b_001"]))
+    # round 0: one site per material, listed first (c, then a's listed site a_002, then b's listed b_001)
+    assert order[:3] == ["c_000", "a_002", "b_001"]
+    # round 1: the rest, cheapest first (none listed); round 2: a's last
+    assert order[3:] == ["a_000", "b_000", "a_001"]
+    # a finished material still goes after the uncovered ones, whatever the priority
+    order = _ids(coverage_order(TASKS, ["c"], ["c_000", "b_000"]))
+    assert order[:2] == ["b_000", "a_000"] and order.index("c_000") >= 2
+
+
+def test_config_priority_is_a_tuple_and_needs_coverage(tmp_path: Path) -> None:
+    config = CampaignConfig("Fe", FAST, tmp_path, order="coverage", priority=["a_000", "b_001"])
+    assert config.priority == ("a_000", "b_001")
+    assert CampaignConfig("Fe", FAST, tmp_path).priority == ()
+    with pytest.raises(XasflowError, match="coverage"):
+        CampaignConfig("Fe", FAST, tmp_path, order="largest", priority=("a_000",))
+
+
+def test_read_priority(tmp_path: Path) -> None:
+    path = tmp_path / "p.txt"
+    path.write_text("# header\nmp-1_000\n\n  mp-2_003  # note\nmp-1_000\n")
+    assert read_priority(path) == ("mp-1_000", "mp-2_003")
+    with pytest.raises(XasflowError, match=r"missing\.txt"):
+        read_priority(tmp_path / "missing.txt")
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(XasflowError, match="no site id"):
+        read_priority(tmp_path / "empty.txt")
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_campaign_script_missing_priority_file_is_one_line_error(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nope.txt"
+    code = _script("fe_mn_campaign").main(["structures", "--out", str(tmp_path / "out"), "--priority", str(missing)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: ") and str(missing) in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing merged or planned
+
+
+# --- diversity_priority on synthetic features ---
+
+
+def _blobs(rng, centres, n, spread=0.05):
+    return np.vstack([c + spread * rng.standard_normal((n, len(c))) for c in centres])
+
+
+A, B, C = np.array([0.0, 0.0, 0.0]), np.array([10.0, 0.0, 0.0]), np.array([0.0, 10.0, 0.0])
+
+
+def test_reference_clusters_come_first_largest_first() -> None:
+    rng = np.random.default_rng(1)
+    reference = np.vstack([_blobs(rng, [A], 60), _blobs(rng, [B], 40)])
+    X = _blobs(rng, [A, B], 3)  # rows 0-2 near A, 3-5 near B
+    ids = [f"s{k}" for k in range(6)]
+    order = diversity_priority(ids, X, [], reference=reference, seed=0, clusters=2)
+    assert sorted(order) == ids
+    assert order[0] in ids[:3] and order[1] in ids[3:]  # A (the larger cluster) first, then B
+    # a finished site near A: B's sites lead, the finished one is not ranked
+    order = diversity_priority(ids, X, ["s0"], reference=reference, seed=0, clusters=2)
+    assert order[0] in ids[3:] and "s0" not in order and sorted(order) == ids[1:]
+
+
+def test_without_reference_finished_regions_go_last_and_order_is_seeded() -> None:
+    rng = np.random.default_rng(2)
+    X = np.vstack([_blobs(rng, [A], 4), _blobs(rng, [B], 3), _blobs(rng, [C], 3)])  # rows 0-3 A, 4-6 B, 7-9 C
+    ids = [f"s{k}" for k in range(10)]
+    order = diversity_priority(ids, X, ["s0"], seed=3)
+    assert sorted(order) == sorted(ids[1:])
+    first_two = {ids.index(s) for s in order[:2]}
+    assert all(k >= 4 for k in first_two) and len({k >= 7 for k in first_two}) == 2  # one of B, one of C
+    assert order == diversity_priority(ids, X, ["s0"], seed=3)
+    assert diversity_priority(ids, X, ids) == []
+
+
+def test_diversity_priority_checks_inputs() -> None:
+    with pytest.raises(XasflowError, match="site ids"):
+        diversity_priority(["a", "b"], np.zeros((3, 2)))
+    with pytest.raises(XasflowError, match="repeat"):
+        diversity_priority(["a", "a"], np.zeros((2, 2)))
+    with pytest.raises(XasflowError, match="width"):
+        diversity_priority(["a", "b"], np.zeros((2, 2)), reference=np.zeros((5, 3)))
+
+
+# --- scripts/campaign_priority.py on a tiny tree, with a stand-in featurizer ---
+
+
+class _FakeFeaturizer:
+    name = "fake"
+    version = "1"
+    dim = 64
+
+    def featurize(self, structure, sites, source="structure"):
+        out = []
+        for site in sites:
+            seed = sum(ord(ch) for ch in structure.composition.reduced_formula) * 1000 + int(site)
+            out.append(np.random.default_rng(seed).standard_normal(self.dim))
+        return np.array(out)
+
+
+def test_priority_script_writes_every_planned_site(cu_tree: Path, data_root: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "pool"
+    for material in ("mp-1035757", "mp-1037298", "mp-1105138"):
+        (tree / material).mkdir(parents=True)
+        shutil.copy(cu_tree / material / "POSCAR", tree / material / "POSCAR")
+    out = tmp_path / "priority" / "fe.txt"
+    argv = [
+        str(tree),
+        "--out",
+        str(tmp_path / "campaign"),
+        "--cards",
+        "fast",
+        "--elements",
+        "Fe",
+        "--reserved",
+        str(data_root.parent / "reserved"),
+        "--data-dir",
+        str(data_root),
+        "--priority-file",
+        str(out),
+    ]
+    assert _script("campaign_priority").main(argv, featurizer=_FakeFeaturizer()) == 0
+    ids = read_priority(out)
+    assert "published rows" in out.read_text()
+    config = CampaignConfig("Fe", FAST, tmp_path / "campaign", order="coverage", priority=ids)
+    from xasflow.simulation.campaign import plan_campaign
+
+    plan = plan_campaign([tree], config)
+    assert sorted(ids) == sorted(t.site_id for t in plan.tasks)
+    first = [t.site_id for t in plan.tasks[:3]]
+    assert len({t.material_id for t in plan.tasks[:3]}) == 3  # still one site per material first
+    assert first == [i for i in ids if i in first]  # in priority order
