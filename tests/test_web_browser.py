@@ -140,6 +140,9 @@ def test_match_ranking_overlay_and_screenshot(page, experiment_root):
     assert ranking.count() >= 5  # the upload and the embedded Cu references
     assert ranking.first.locator("td").nth(0).inner_text() == "1"
     assert "Cu2S" in page.inner_text("#ranking-table")
+    confidences = [float(t) for t in ranking.locator("td:nth-child(5)").all_inner_texts()]
+    assert all(0 <= c <= 1 for c in confidences) and confidences == sorted(confidences, reverse=True)
+    assert "lower is better" in page.inner_text("#ranking-note")
     assert "Mixture:" in page.inner_text("#mixture")
     page.wait_for_selector("#overlay.js-plotly-plot .main-svg")
     assert page.locator("#overlay .scatterlayer .trace").count() >= 4

@@ -197,19 +197,24 @@ async function matchSpectrum(event) {
 }
 
 function renderMatch(result) {
-  $("metric-head").textContent = result.metric;
+  $("metric-head").textContent = `${result.metric} (higher = better)`;
   const body = $("ranking-table").tBodies[0];
   body.replaceChildren();
   for (const row of result.ranking) {
     const tr = body.insertRow();
-    const cells = [row.rank, row.formula, row.score.toFixed(4), (row.shift_eV >= 0 ? "+" : "") + row.shift_eV.toFixed(2),
+    const cells = [row.rank, row.formula, row.score.toFixed(4), row.r_factor.toFixed(4), row.confidence.toFixed(2),
+      (row.shift_eV >= 0 ? "+" : "") + row.shift_eV.toFixed(2),
       row.sigma_eV.toFixed(2), row.scale.toFixed(3), row.source + (row.shift_at_bound ? " (shift at bound)" : "")];
     cells.forEach((value, j) => {
       const cell = tr.insertCell();
       cell.textContent = value;
-      if (j === 1 || j === 6) cell.className = "text";
+      if (j === 1 || j === 8) cell.className = "text";
     });
   }
+  // R is the misfit (lower is better); conf the calibrated probability, as the CLI prints them.
+  const tie = result.ranking.length > 1 && result.ranking[0].near_tie;
+  $("ranking-note").textContent = "R: R-factor misfit (lower is better); conf: probability that the candidate is the measured compound." +
+    (tie ? " Near tie: the runner-up is at least half as probable as rank 1; the ranking cannot tell them apart." : "");
   const mixture = $("mixture");
   mixture.replaceChildren();
   if (result.mixture) {
