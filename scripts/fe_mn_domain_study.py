@@ -21,8 +21,8 @@ from pathlib import Path
 from xasflow.data.published import published_rows
 from xasflow.errors import XasflowError
 from xasflow.fileio import atomic_open
-from xasflow.training.domain_study import domain_reference_study, site_errors
-from xasflow.training.new_element import campaign_rows
+from xasflow.training.domain_study import domain_reference_study
+from xasflow.training.new_element import campaign_rows, site_errors
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from xasflow.errors import XasflowError
-from xasflow.training.domain_study import domain_reference_study, site_errors
+from xasflow.training.domain_study import domain_reference_study
+from xasflow.training.new_element import site_errors
 
 
 def test_site_errors_follow_campaign_order_and_leave_skipped_folds_nan():

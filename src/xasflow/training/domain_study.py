@@ -49,23 +49,6 @@ class ReferenceScore:
         }
 
 
-def site_errors(folds: list[dict], materials: np.ndarray) -> np.ndarray:
-    """Per-site MSE in the order of ``materials`` from leave-one-material-out folds (``material``, ``mse``).
-
-    A fold lists its material's sites in campaign order; sites of a skipped fold are NaN.
-    """
-    by_material = {f["material"]: list(f.get("mse", [])) for f in folds}
-    out = np.full(len(materials), np.nan)
-    seen: dict[str, int] = {}
-    for i, material in enumerate(np.asarray(materials, str)):
-        k = seen.get(material, 0)
-        values = by_material.get(material, [])
-        if k < len(values):
-            out[i] = values[k]
-        seen[material] = k + 1
-    return out
-
-
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     from scipy.stats import spearmanr
 

@@ -340,6 +340,23 @@ def leave_one_material_out(
     return value, folds, float(np.median(per_spectrum_mse(target, own)) / model_mse)
 
 
+def site_errors(folds: list[dict], materials: np.ndarray, key: str = "mse") -> np.ndarray:
+    """Per-site ``key`` (``mse`` or ``baseline_mse``) in the order of ``materials`` from leave-one-material-out folds.
+
+    A fold lists its material's sites in campaign order; sites of a skipped fold are NaN.
+    """
+    by_material = {f["material"]: list(f.get(key, [])) for f in folds}
+    out = np.full(len(materials), np.nan)
+    seen: dict[str, int] = {}
+    for i, material in enumerate(np.asarray(materials, str)):
+        k = seen.get(material, 0)
+        values = by_material.get(material, [])
+        if k < len(values):
+            out[i] = values[k]
+        seen[material] = k + 1
+    return out
+
+
 def near_twins(y: np.ndarray, materials: np.ndarray, threshold: float = TWIN_MSE) -> np.ndarray:
     """Sites whose spectrum lies within MSE ``threshold`` of a site of another material."""
     y, materials = np.asarray(y, float), np.asarray(materials, str)
@@ -357,16 +374,11 @@ def twin_free_eta(
     which says little about a structure unlike the pool; this η is the figure for those.
     """
     twins = near_twins(y, materials, threshold)
-    model, baseline = [], []
-    for fold in folds:
-        sites = np.flatnonzero(np.asarray(materials, str) == fold["material"])
-        for site, mse, base in zip(sites, fold.get("mse", []), fold.get("baseline_mse", []), strict=False):
-            if not twins[site]:
-                model.append(mse)
-                baseline.append(base)
-    if not model:
+    model, baseline = site_errors(folds, materials), site_errors(folds, materials, "baseline_mse")
+    keep = ~twins & np.isfinite(model)
+    if not keep.any():
         return None, 0
-    return float(np.median(baseline) / np.median(model)), len(model)
+    return float(np.median(baseline[keep]) / np.median(model[keep])), int(keep.sum())
 
 
 def build_new_element_model(
