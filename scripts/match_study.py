@@ -15,29 +15,65 @@ from pathlib import Path
 
 import numpy as np
 
+from xasflow.compare import AlignConfig
+
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "src" / "xasflow" / "examples" / "reference"
 sys.path.insert(0, str(REPO / "scripts"))
 
 
+#: The baseline every correction is measured against: one shift range per element (``DEFAULT_OFFSET``),
+#: i.e. ``match`` before the oxidation-state edge offset became its default.
+BASELINE = AlignConfig(offset_rule="element")
+
+#: Shift-range half-widths (eV) tried around the oxidation-state edge offset (0 = no correction).
+EDGE_BOUNDS = (0.0, 1.0, 1.5, 2.0)
+
 #: Energy-dependent broadening slopes tried (σ(E) = k·(E − E_start), eV per eV).
 SLOPES = (0.0, 0.02, 0.05, 0.1)
 
 
-def _rankings(spectra, candidates, offsets=None, variant="default", metric="rfactor"):
+def _rankings(spectra, candidates, offsets=None, variant="default", metric="rfactor", config=BASELINE):
     from xasflow.compare import AlignConfig
     from xasflow.compare.study import TRUTH, DevRanking, rank_spectrum
 
     out = []
     for relative, measured in spectra.items():
         element = relative.split("/")[0]
-        config = None
-        if offsets is not None:
-            if not np.isfinite(offsets[relative]):
-                config = None  # no other compound of the element: keep the default offset
-            else:
-                config = AlignConfig(offset=offsets[relative], shift_bound=3.0)
-        names, misfits, shifts, sigmas = rank_spectrum(measured, candidates[element], element, config, metric)
+        own = config
+        if offsets is not None and np.isfinite(offsets[relative]):  # nan: no other compound, keep the default
+            own = AlignConfig(offset=offsets[relative], shift_bound=3.0)
+        names, misfits, shifts, sigmas = rank_spectrum(measured, candidates[element], element, own, metric)
+        out.append(DevRanking(relative, element, TRUTH[relative], names, misfits, shifts, sigmas, variant))
+    return out
+
+
+def _oxidation_states(candidates) -> dict[str, dict[str, float | None]]:
+    """Formal oxidation state of each candidate's absorber, per element and candidate name."""
+    return {element: {Path(c.source).stem: c.oxidation_state for c in cs} for element, cs in candidates.items()}
+
+
+def _edge_rankings(spectra, candidates, models, oxidation, variant):
+    """Rankings with each candidate's shift range centred on its oxidation state's edge offset."""
+    from xasflow.compare import AlignConfig
+    from xasflow.compare.study import TRUTH, DevRanking, rank_spectrum
+
+    out = []
+    for relative, measured in spectra.items():
+        element = relative.split("/")[0]
+        model = models[relative]
+        configs = None
+        if model is not None:
+            ox = oxidation[element]
+            configs = [
+                BASELINE
+                if ox[Path(c.source).stem] is None
+                else AlignConfig(offset=model.offset(ox[Path(c.source).stem]), shift_bound=model.bound)
+                for c in candidates[element]
+            ]
+        names, misfits, shifts, sigmas = rank_spectrum(
+            measured, candidates[element], element, config=BASELINE, configs=configs
+        )
         out.append(DevRanking(relative, element, TRUTH[relative], names, misfits, shifts, sigmas, variant))
     return out
 
@@ -89,10 +125,14 @@ def _per_element(rankings, summarise) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     from make_reference_structures import MISSING
 
+    from xasflow.compare.confidence import DEFAULT_TEMPERATURE, fit_temperature
+    from xasflow.compare.correction import EDGE_SHIFT_MODELS
     from xasflow.compare.study import (
         PUBLISHED,
         TRUTH,
+        fit_edge_models,
         loco_confidence,
+        loco_edge_models,
         loco_offsets,
         loco_select,
         predicted_candidates,
@@ -122,6 +162,18 @@ def main(argv: list[str] | None = None) -> int:
         by_slope[k] = _rankings(spectra, broadened, variant=f"slope {k}")
         loco_confidence(by_slope[k])
     sloped, slope_of = loco_select(by_slope)
+    oxidation = _oxidation_states(candidates)
+    by_bound = {0.0: default}
+    edge_models = {}
+    for bound in EDGE_BOUNDS[1:]:
+        edge_models[bound] = loco_edge_models(default, oxidation, bound)
+        by_bound[bound] = _edge_rankings(spectra, candidates, edge_models[bound], oxidation, f"edge ±{bound}")
+        loco_confidence(by_bound[bound])
+    edged, bound_of = loco_select(by_bound)
+    shipped_models = fit_edge_models(default, oxidation, bound_of)
+    shipped = _rankings(spectra, candidates, variant="shipped", config=AlignConfig(offset_rule="oxidation"))
+    shipped_temperature = fit_temperature([(r.misfits, r.rank - 1) for r in shipped if len(r.candidates) >= 2])
+    loco_confidence(shipped)
     weighted = _rankings(spectra, candidates, variant="likelihood", metric="likelihood")
     loco_confidence(weighted)
 
@@ -207,6 +259,67 @@ def main(argv: list[str] | None = None) -> int:
             for k, rs in by_slope.items()
         ],
         "",
+        "## Correction study: edge offset by oxidation state, leave-one-compound-out",
+        "",
+        "Each candidate's shift range is centred on `intercept + slope · ox` (ox = the absorber's formal oxidation "
+        "state, pymatgen's most likely charge-balanced guess; `xasflow.compare.correction.EdgeShiftModel`), the line "
+        "fitted through the own-compound shifts (default rankings) of the *other* compounds of the element (shifts "
+        "at the default range's bound and compounds without an oxidation state left out), with half-width b; "
+        f"b from {list(EDGE_BOUNDS)} (0 = no correction) chosen per held-out compound on the other compounds of its "
+        "element (lowest mean −ln p(own)). Candidates without an oxidation state keep the default range. "
+        "Fixed-b rows show each width on all spectra (the line is still fitted leave-one-compound-out).",
+        "",
+        *_per_element(edged, summarise),
+        "",
+        *_table(summarise(edged)),
+        "",
+        "Chosen b per element (held-out compounds): "
+        + "; ".join(
+            f"{el} {sorted({bound_of[r.file] for r in edged if r.element == el})}"
+            for el in sorted({r.element for r in edged})
+        ),
+        "",
+        "Mean −ln p(own) per element (lower is better), default → oxidation-state edge offset (b chosen "
+        "leave-one-compound-out): "
+        + "; ".join(
+            f"{el} {_nll([r for r in default if r.element == el]):.3f} → "
+            f"{_nll([r for r in edged if r.element == el]):.3f}"
+            for el in sorted({r.element for r in edged})
+            if sum(len(r.candidates) >= 2 for r in default if r.element == el)
+        )
+        + f"; all {_nll(default):.3f} → {_nll(edged):.3f}.",
+        "",
+        "| fixed b | top-1 (all, ≥2 candidates) | top-1 published | mean −ln p(own) |",
+        "|---|---|---|---|",
+        *[
+            f"| {b} | {summarise(rs)['top1']} of {summarise(rs)['n']} | "
+            f"{summarise([r for r in rs if r.element in PUBLISHED])['top1']} | {_nll(rs):.3f} |"
+            for b, rs in by_bound.items()
+        ],
+        "",
+        "Fitted on all spectra (elements with ≥ 5 usable compounds; half-width = the value chosen most often "
+        "above), to be shipped as `EDGE_SHIFT_MODELS`: "
+        + "; ".join(
+            f"{el} {'no correction' if m is None else f'{m.intercept:+.2f} {m.slope:+.2f}·ox ±{m.bound:g} eV'}"
+            for el, m in shipped_models.items()
+        )
+        + ". Shipped now: "
+        + "; ".join(f"{el} {m.intercept:+.2f} {m.slope:+.2f}·ox ±{m.bound:g} eV" for el, m in EDGE_SHIFT_MODELS.items())
+        + ".",
+        "",
+        "The shipped option (`match --offset-rule oxidation`, the shipped models, fitted on all spectra: "
+        "in-sample, not a held-out number; confidence leave-one-compound-out as everywhere): "
+        f"top-1 {summarise(shipped)['top1']} of {summarise(shipped)['n']}, published "
+        f"{summarise([r for r in shipped if r.element in PUBLISHED])['top1']}, mean −ln p(own) {_nll(shipped):.3f}; "
+        f"temperature fitted on all its rankings T = {shipped_temperature:.3f} "
+        f"(`DEFAULT_TEMPERATURE` is {DEFAULT_TEMPERATURE}, fitted on the default rankings).",
+        "",
+        "Formal oxidation states used: "
+        + "; ".join(
+            f"{el}: " + ", ".join(f"{name} {'–' if ox is None else f'{ox:g}'}" for name, ox in sorted(states.items()))
+            for el, states in sorted(oxidation.items())
+        ),
+        "",
         "## Per spectrum (default)",
         "",
         "| file | compound | rank | ranked first | top confidence | p(own) | near tie | own shift eV "
@@ -235,6 +348,19 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summarise(sloped),
             "chosen_k": slope_of,
             "fixed_k": {str(k): summarise(rs) for k, rs in by_slope.items()},
+        },
+        "edge_correction": {
+            "summary": summarise(edged),
+            "chosen_bound": bound_of,
+            "oxidation_states": oxidation,
+            "fixed_bound": {str(b): summarise(rs) for b, rs in by_bound.items()},
+            "rankings": [asdict(r) for r in edged],
+            "fitted_on_all": {el: None if m is None else asdict(m) for el, m in shipped_models.items()},
+        },
+        "shipped_option": {
+            "summary": summarise(shipped),
+            "temperature_fitted_on_all": shipped_temperature,
+            "rankings": [asdict(r) for r in shipped],
         },
         "unreadable": errors,
         "missing_structures": MISSING,

@@ -33,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rfactor (default) | pearson | cosine | dpearson | likelihood (σ-weighted, uses the calibrated std)",
     )
     parser.add_argument("--offset", type=float, help="centre of the shift range, eV (default: per element)")
+    parser.add_argument(
+        "--offset-rule",
+        choices=("oxidation", "element"),
+        default="element",
+        help="without --offset, centre the shift range by the element alone (default) or, for Fe and Mn, by each "
+        "candidate's oxidation state",
+    )
     parser.add_argument("--shift-bound", type=float, help="half-width of the shift range, eV (default: per element)")
     parser.add_argument("--sigma", type=float, help="fixed Gaussian broadening, eV (default: fitted 0-3 eV)")
     parser.add_argument("--fidelity", default="FEFF", help="FEFF (default) or VASP")
@@ -80,6 +87,7 @@ def _match(args: argparse.Namespace) -> int:
             offset=args.offset,
             shift_bound=args.shift_bound,
             sigma=args.sigma,
+            offset_rule=args.offset_rule,
             columns=args.columns,
             group=args.group,
             simulated=args.simulated,

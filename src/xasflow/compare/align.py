@@ -37,6 +37,9 @@ DEFAULT_OFFSET: dict[str, float] = {
 #: errors (a few eV) for the measured elements, plus the rule's ±1.2 eV error elsewhere.
 DEFAULT_SHIFT_BOUND: dict[str, float] = {el: (3.0 if el in ("Cr", "Cu") else 4.5) for el in DEFAULT_OFFSET}
 
+#: How a shift range is centred without an explicit offset (``AlignConfig.offset_rule``).
+OFFSET_RULES = ("oxidation", "element")
+
 _SIGMA_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 
 
@@ -57,6 +60,11 @@ class AlignConfig:
         Upper bound of the fitted broadening (eV).
     scale_bounds
         Range of the fitted amplitude scale.
+    offset_rule
+        How the shift range is centred when ``offset`` is not given: ``element`` (default) on
+        ``DEFAULT_OFFSET``; ``oxidation`` on the edge offset of the candidate's formal oxidation state
+        where the element has a fitted :data:`~xasflow.compare.correction.EDGE_SHIFT_MODELS` entry
+        (half-width from that model unless ``shift_bound`` is given), else on ``DEFAULT_OFFSET``.
     window_start
         Compare only from this far (eV) above the prediction's first energy (e.g. to leave out the
         pre-edge, where FEFF is weakest); 0 = the whole 35 eV window.
@@ -73,6 +81,11 @@ class AlignConfig:
     scale_bounds: tuple[float, float] = (0.5, 2.0)
     weighted: bool = False
     window_start: float = 0.0
+    offset_rule: str = "element"
+
+    def __post_init__(self) -> None:
+        if self.offset_rule not in OFFSET_RULES:
+            raise XasflowError(f"unknown offset rule {self.offset_rule!r}; use one of {', '.join(OFFSET_RULES)}")
 
     def centre(self, element: str) -> float:
         """The shift range's centre (eV) for ``element``."""

@@ -10,6 +10,7 @@ import numpy as np
 
 from xasflow.compare.align import AlignConfig, Alignment, align
 from xasflow.compare.confidence import DEFAULT_TEMPERATURE, near_tie, probabilities
+from xasflow.compare.correction import EDGE_SHIFT_MODELS
 from xasflow.compare.normalize import NormalizedSpectrum
 from xasflow.compare.score import DEFAULT_METRIC, METRICS, STD_METRICS, get_metric
 
@@ -28,6 +29,9 @@ class Candidate:
     std: np.ndarray | None = None
     #: Where the spectrum came from: ``predicted`` (a model) or ``FEFF`` (a simulation).
     origin: str = "predicted"
+    #: Formal oxidation state of the absorber (:func:`~xasflow.compare.correction.formal_oxidation_state`);
+    #: ``None`` = unknown (the shift range then ignores it).
+    oxidation_state: float | None = None
 
     @classmethod
     def from_prediction(cls, prediction) -> Candidate:
@@ -63,7 +67,8 @@ class Candidate:
 
         material = material_id_for(structure_file)
         spectrum = site_averaged_spectrum(tree, material, element)
-        formula = read_structure(structure_file).composition.reduced_composition
+        structure = read_structure(structure_file)
+        formula = structure.composition.reduced_composition
         simulated_file = poscar_path(element_dir(tree, element), material)
         simulated = read_structure(simulated_file).composition.reduced_composition
         if not formula.almost_equals(simulated):
@@ -78,6 +83,7 @@ class Candidate:
             energies=energy_grid(element),
             spectrum=spectrum,
             origin="FEFF",
+            oxidation_state=oxidation_state_or_none(structure, element),
         )
 
 
@@ -171,6 +177,34 @@ class Ranking:
         write_ranking(path, self)
 
 
+def oxidation_state_or_none(structure, element: str) -> float | None:
+    """:func:`~xasflow.compare.correction.formal_oxidation_state`, ``None`` where it cannot say."""
+    from xasflow.compare.correction import formal_oxidation_state
+
+    try:
+        return formal_oxidation_state(structure, element)
+    except ValueError:
+        return None
+
+
+def candidate_config(config: AlignConfig, element: str, candidate: Candidate) -> AlignConfig:
+    """The alignment settings of one candidate.
+
+    With ``offset_rule="oxidation"`` and no explicit ``offset``, the shift range is centred on the
+    edge offset of the candidate's formal oxidation state (:data:`EDGE_SHIFT_MODELS`, fitted on the
+    development spectra) with that model's half-width unless ``shift_bound`` is given; elements
+    without a model, and candidates whose oxidation state is unknown, keep the per-element default.
+    """
+    if config.offset is not None or config.offset_rule != "oxidation" or element not in EDGE_SHIFT_MODELS:
+        return config
+    oxidation = candidate.oxidation_state
+    if oxidation is None:
+        return config
+    model = EDGE_SHIFT_MODELS[element]
+    bound = model.bound if config.shift_bound is None else config.shift_bound
+    return replace(config, offset=model.offset(oxidation), shift_bound=bound)
+
+
 def rank(
     measured: NormalizedSpectrum,
     candidates: list[Candidate],
@@ -197,7 +231,8 @@ def rank(
         config = replace(config, weighted=True)  # fit and ranking maximise the same likelihood
     scored = []
     for candidate in candidates:
-        alignment = align(measured, candidate.energies, candidate.spectrum, element, config, std=candidate.std)
+        own = candidate_config(config, element, candidate)
+        alignment = align(measured, candidate.energies, candidate.spectrum, element, own, std=candidate.std)
         values = {name: fn(alignment.measured, alignment.model) for name, fn in METRICS.items()}
         values.update(
             {name: fn(alignment.measured, alignment.model, alignment.model_std) for name, fn in STD_METRICS.items()}

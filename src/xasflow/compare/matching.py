@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from xasflow.compare.align import AlignConfig
-from xasflow.compare.match import Candidate, Ranking, rank
+from xasflow.compare.match import Candidate, Ranking, oxidation_state_or_none, rank
 from xasflow.compare.normalize import NormalizedSpectrum, normalize
 from xasflow.compare.score import DEFAULT_METRIC, get_metric
 from xasflow.data.sites import DEFAULT_SYMPREC, check_symprec, parse_selection
@@ -28,10 +28,15 @@ class NoCandidateError(XasflowError):
 
 
 def align_config(
-    element: str, offset: float | None = None, shift_bound: float | None = None, sigma: float | None = None
+    element: str,
+    offset: float | None = None,
+    shift_bound: float | None = None,
+    sigma: float | None = None,
+    offset_rule: str = "element",
 ) -> AlignConfig:
-    """The alignment settings of the options, checked (``XasflowError`` for a negative range or broadening)."""
-    config = AlignConfig(offset=offset, shift_bound=shift_bound, sigma=sigma)
+    """The alignment settings of the options, checked (``XasflowError`` for a negative range or
+    broadening, or an unknown offset rule)."""
+    config = AlignConfig(offset=offset, shift_bound=shift_bound, sigma=sigma, offset_rule=offset_rule)
     if config.bound(element) < 0 or (sigma is not None and sigma < 0):
         raise XasflowError("--shift-bound and --sigma must be >= 0")
     return config
@@ -51,6 +56,7 @@ def match(
     offset: float | None = None,
     shift_bound: float | None = None,
     sigma: float | None = None,
+    offset_rule: str = "element",
     columns: str | None = None,
     group: str | None = None,
     simulated: str | Path | None = None,
@@ -75,6 +81,10 @@ def match(
         ``rfactor`` (default), ``pearson``, ``cosine``, ``dpearson`` or ``likelihood``.
     offset, shift_bound, sigma
         Centre and half-width (eV) of the fitted shift range, fixed broadening (eV); ``None`` = defaults.
+    offset_rule
+        Without ``offset``: ``element`` (default) centres every shift range on the element's one
+        offset; ``oxidation`` centres each candidate's on the edge offset of its formal oxidation
+        state where one was fitted on measured references (Fe, Mn; docs/match.md).
     columns, group
         Column override and Athena group when ``measured`` is a file.
     simulated
@@ -103,7 +113,7 @@ def match(
     element = check_element(element)
     metric = metric or DEFAULT_METRIC
     get_metric(metric)
-    config = align_config(element, offset, shift_bound, sigma)
+    config = align_config(element, offset, shift_bound, sigma, offset_rule)
     fidelity = check_fidelity(fidelity)
     selection = parse_selection(sites if isinstance(sites, str) else ",".join(map(str, sites)))
     symprec = check_symprec(symprec)
@@ -157,7 +167,8 @@ def _predicted(element, fidelity, model, zoo_dir, selection, symprec) -> Callabl
         else:
             check_structure(item, source)
             structure = item
-        return Candidate.from_prediction(predictor.predict_structure(structure, element, source, check=False))
+        candidate = Candidate.from_prediction(predictor.predict_structure(structure, element, source, check=False))
+        return replace(candidate, oxidation_state=oxidation_state_or_none(structure, element))
 
     return build
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class DevRanking:
 
 def predicted_candidates(reference_dir: Path, element: str, cache: Path | None, predictor=None) -> list:
     """Candidates (predicted spectra) of every reference CIF containing ``element``, cached as JSON."""
-    from xasflow.compare.match import Candidate
+    from xasflow.compare.match import Candidate, oxidation_state_or_none
     from xasflow.inference.predictor import Prediction, Predictor
     from xasflow.io.structures import read_structure
 
@@ -112,14 +113,18 @@ def predicted_candidates(reference_dir: Path, element: str, cache: Path | None, 
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(prediction.to_dict()))
-        out.append(Candidate.from_prediction(prediction))
+        candidate = Candidate.from_prediction(prediction)
+        out.append(replace(candidate, oxidation_state=oxidation_state_or_none(structure, element)))
     return out
 
 
 def rank_spectrum(
-    measured, candidates, element: str, config=None, metric: str = "rfactor"
+    measured, candidates, element: str, config=None, metric: str = "rfactor", configs=None
 ) -> tuple[list[str], list[float], list, list]:
     """Names, misfits, shifts and σ of ``candidates`` ranked on ``measured`` by ``metric`` (best first).
+
+    ``configs`` (one :class:`~xasflow.compare.align.AlignConfig` or ``None`` per candidate) aligns
+    each candidate with its own shift range instead of the shared ``config``.
 
     The misfit is the R-factor; with ``metric="likelihood"`` it is ``exp(−ℓ)`` with ℓ the σ-weighted
     mean log-likelihood per point, so that the confidence ``softmax(−ln misfit / T)`` is
@@ -127,7 +132,14 @@ def rank_spectrum(
     """
     from xasflow.compare.match import rank
 
-    result = rank(measured, candidates, element, metric=metric, config=config)
+    if configs is None:
+        result = rank(measured, candidates, element, metric=metric, config=config)
+    else:  # each candidate aligned with its own configuration, then ranked together
+        entries = [
+            rank(measured, [c], element, metric=metric, config=own).entries[0]
+            for c, own in zip(candidates, configs, strict=True)
+        ]
+        result = SimpleNamespace(entries=sorted(entries, key=lambda e: -e.score))
     names = [Path(e.candidate.source).stem for e in result.entries]
     if metric == "likelihood":
         best = result.entries[0].metrics["likelihood"]
@@ -175,6 +187,66 @@ def loco_offsets(rankings: list[DevRanking]) -> dict[str, float]:
     for r in rankings:
         others = [o.own_shift for o in rankings if o.element == r.element and o.compound != r.compound]
         out[r.file] = float(np.median(others)) if others else float("nan")
+    return out
+
+
+def _edge_pairs(rankings: list[DevRanking], oxidation: dict, element: str, leave_out: str | None = None) -> dict:
+    """``compound -> (oxidation state, own shift)`` of ``element``'s rankings usable for an edge fit.
+
+    Shifts that sat on the alignment's bound (truncated) and compounds without an oxidation state
+    are left out, and so is ``leave_out``.
+    """
+    from xasflow.compare.align import DEFAULT_OFFSET, DEFAULT_SHIFT_BOUND
+
+    return {
+        o.compound: (oxidation[element][o.compound], o.own_shift)
+        for o in rankings
+        if o.element == element
+        and o.compound != leave_out
+        and oxidation[element].get(o.compound) is not None
+        and abs(o.own_shift - DEFAULT_OFFSET[element]) < DEFAULT_SHIFT_BOUND[element] - 0.05
+    }
+
+
+def loco_edge_models(rankings: list[DevRanking], oxidation: dict[str, dict[str, float | None]], bound: float) -> dict:
+    """Per file: the :class:`~xasflow.compare.correction.EdgeShiftModel` of its element, fitted on the
+    own-compound shifts of the *other* compounds (``None`` if none is usable).
+
+    ``rankings`` are per-element-offset rankings; ``oxidation[element][name]`` is a candidate's
+    formal oxidation state of ``element``.
+    """
+    from xasflow.compare.correction import EdgeShiftModel
+
+    out = {}
+    for r in rankings:
+        pairs = _edge_pairs(rankings, oxidation, r.element, leave_out=r.compound)
+        if not pairs:
+            out[r.file] = None
+            continue
+        ox, shifts = zip(*pairs.values(), strict=True)
+        out[r.file] = EdgeShiftModel.fit(ox, shifts, bound)
+    return out
+
+
+def fit_edge_models(
+    rankings: list[DevRanking], oxidation: dict, bound_of: dict[str, float], min_compounds: int = 5
+) -> dict:
+    """The edge models to ship: per element with ``min_compounds`` usable compounds, the line through
+    all of them, with the half-width chosen most often leave-one-compound-out (``bound_of`` per file;
+    0, no correction, wins ties) — ``None`` when that is 0."""
+    from collections import Counter
+
+    from xasflow.compare.correction import EdgeShiftModel
+
+    out = {}
+    for element in sorted({r.element for r in rankings}):
+        pairs = _edge_pairs(rankings, oxidation, element)
+        if len(pairs) < min_compounds:
+            continue
+        votes = Counter(bound_of[r.file] for r in rankings if r.element == element)
+        bound = max(sorted(votes), key=lambda b: (votes[b], -b))
+        ox, shifts = zip(*pairs.values(), strict=True)
+        out[element] = EdgeShiftModel.fit(ox, shifts, bound) if bound > 0 else None
     return out
 
 
