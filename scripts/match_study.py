@@ -78,6 +78,58 @@ def _edge_rankings(spectra, candidates, models, oxidation, variant):
     return out
 
 
+def _feff_candidates(feff_dir: Path, trees: list[Path], elements) -> dict:
+    """FEFF candidates per element: ``feff_spectra_{El}.csv`` in ``feff_dir``, first updated with every
+    reference structure of the element simulated in one of ``trees`` (columns kept, new ones added)."""
+    from xasflow.compare.match import Candidate, oxidation_state_or_none
+    from xasflow.constants import energy_grid
+    from xasflow.errors import InputError
+    from xasflow.fileio import atomic_open
+    from xasflow.io.structures import read_structure
+
+    out = {}
+    for element in elements:
+        path = feff_dir / f"feff_spectra_{element}.csv"
+        columns: dict[str, np.ndarray] = {}
+        if path.exists():
+            table = np.genfromtxt(path, delimiter=",", names=True)
+            columns = {name: np.asarray(table[name], float) for name in table.dtype.names if name != "energy_eV"}
+        added = False
+        for tree in trees:
+            for cif in sorted(REFERENCE.glob("*.cif")):
+                if cif.stem in columns or element not in read_structure(cif).composition:
+                    continue
+                try:
+                    columns[cif.stem] = Candidate.from_simulation(tree, cif, element).spectrum
+                    added = True
+                except InputError:
+                    continue  # not simulated in this tree (or not finished)
+        if added:
+            names = sorted(columns)
+            with atomic_open(path, "w") as handle:
+                np.savetxt(
+                    handle,
+                    np.column_stack([energy_grid(element), *(columns[n] for n in names)]),
+                    delimiter=",",
+                    fmt="%.6f",
+                    header=",".join(["energy_eV", *names]),
+                    comments="",
+                )
+        if columns:
+            out[element] = [
+                Candidate(
+                    source=name,
+                    formula=(s := read_structure(REFERENCE / f"{name}.cif")).composition.reduced_formula,
+                    energies=energy_grid(element),
+                    spectrum=spectrum,
+                    origin="FEFF",
+                    oxidation_state=oxidation_state_or_none(s, element),
+                )
+                for name, spectrum in sorted(columns.items())
+            ]
+    return out
+
+
 def _nll(rankings) -> float:
     return float(np.mean([-np.log(r.probs[r.rank - 1]) for r in rankings if len(r.candidates) >= 2]))
 
@@ -144,6 +196,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "experiment")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "matching")
     parser.add_argument("--cache", type=Path, default=Path("/work/cache/confidence"))
+    parser.add_argument(
+        "--feff-spectra",
+        type=Path,
+        default=REPO / "results" / "experiment" / "feff",
+        help="folder of feff_spectra_{El}.csv (FEFF spectra of the candidates) for the FEFF-ceiling section",
+    )
+    parser.add_argument(
+        "--feff-tree",
+        type=Path,
+        action="append",
+        default=[],
+        help="an `xasflow simulate` tree of reference structures: their FEFF spectra are added to --feff-spectra",
+    )
     args = parser.parse_args(argv)
 
     spectra, errors = read_all(args.data_dir, TRUTH)
@@ -175,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     shipped_temperature = fit_temperature([(r.misfits, r.rank - 1) for r in shipped if len(r.candidates) >= 2])
     loco_confidence(shipped)
     weighted = _rankings(spectra, candidates, variant="likelihood", metric="likelihood")
+    feff = _feff_candidates(args.feff_spectra, args.feff_tree, elements)
+    feff_spectra = {rel: s for rel, s in spectra.items() if rel.split("/")[0] in feff}
+    feff_ranked = _rankings(feff_spectra, feff, variant="FEFF")  # top-1 only: a compound may be absent
+    feff_model = [r for r in default if r.file in feff_spectra]
+    feff_names = {el: [c.source for c in cs] for el, cs in feff.items()}
     loco_confidence(weighted)
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -320,6 +390,36 @@ def main(argv: list[str] | None = None) -> int:
             for el, states in sorted(oxidation.items())
         ),
         "",
+        "## The FEFF ceiling: ranking with FEFF's own spectra of the candidates",
+        "",
+        "Candidates = the FEFF spectra (`screening-s5` FEFF card set) of the reference structures, from "
+        f"`{args.feff_spectra.relative_to(REPO) if args.feff_spectra.is_relative_to(REPO) else args.feff_spectra}"
+        "/feff_spectra_{El}.csv` (default matching otherwise). A measured compound whose own structure has no FEFF "
+        "spectrum counts as a miss (its rank is that of an absent candidate). What any model trained on FEFF "
+        "spectra could reach with these candidates and this matching, next to the model on the same spectra:",
+        "",
+        "| element | spectra | FEFF candidates (of the model's) | top-1 FEFF | top-1 model "
+        "| own compound not simulated |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {el} | {sum(r.element == el for r in feff_model)} | {len(feff[el])} of {len(candidates[el])} | "
+            f"{sum(r.element == el and r.compound in r.candidates and r.rank == 1 for r in feff_ranked)} | "
+            f"{sum(r.element == el and r.rank == 1 for r in feff_model)} | "
+            + (", ".join(sorted({r.compound for r in feff_ranked if r.element == el} - set(feff_names[el]))) or "–")
+            + " |"
+            for el in sorted(feff)
+        ],
+        f"| published ({', '.join(el for el in sorted(feff) if el in PUBLISHED)}) | "
+        f"{sum(r.element in PUBLISHED for r in feff_model)} | | "
+        f"{sum(r.element in PUBLISHED and r.compound in r.candidates and r.rank == 1 for r in feff_ranked)} | "
+        f"{sum(r.element in PUBLISHED and r.rank == 1 for r in feff_model)} | |",
+        "",
+        "Per spectrum, FEFF rank → model rank (first-ranked by FEFF): "
+        + "; ".join(
+            f"{r.file.split('/')[1]} {r.rank if r.compound in r.candidates else '–'} → {m.rank} ({r.candidates[0]})"
+            for r, m in zip(feff_ranked, feff_model, strict=True)
+        ),
+        "",
         "## Per spectrum (default)",
         "",
         "| file | compound | rank | ranked first | top confidence | p(own) | near tie | own shift eV "
@@ -361,6 +461,10 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summarise(shipped),
             "temperature_fitted_on_all": shipped_temperature,
             "rankings": [asdict(r) for r in shipped],
+        },
+        "feff_ceiling": {
+            "candidates": {el: [c.source for c in cs] for el, cs in feff.items()},
+            "rankings": [asdict(r) for r in feff_ranked],
         },
         "unreadable": errors,
         "missing_structures": MISSING,

@@ -122,3 +122,29 @@ def test_missing_and_empty_files(tmp_path):
     (tmp_path / "empty.xdi").write_text("")
     with pytest.raises(InputError, match="empty file"):
         read_measured(tmp_path / "empty.xdi")
+
+
+def test_energy_unit_kev(tmp_path, experiment_root):
+    energy = np.linspace(8800, 9300, 200)
+    mu = _edge(energy)
+    kev = tmp_path / "kev.txt"
+    kev.write_text("# energy mu\n" + "\n".join(f"{e / 1000:.6f} {m}" for e, m in zip(energy, mu, strict=True)))
+    with pytest.raises(InputError, match="--energy-unit keV"):
+        read_measured(kev)
+    read = read_measured(kev, energy_unit="keV")
+    np.testing.assert_allclose(read.energy, energy, atol=1e-3)
+    np.testing.assert_allclose(read.mu, mu)
+    with pytest.raises(InputError, match="already in eV, not keV"):
+        read_measured(experiment_root / "Cu" / "CuO_tenorite_13K_01.xdi", energy_unit="keV")
+    with pytest.raises(XasflowError, match="unknown energy unit"):
+        read_measured(kev, energy_unit="meV")
+
+
+def test_the_shared_kev_file_reads_with_its_unit(experiment_root):
+    """The development set's one keV file (its README says so) reads and normalises as a Ni K edge."""
+    from xasflow.compare.normalize import normalize
+
+    spectrum = normalize(
+        read_measured(experiment_root / "Ni" / "ref_LiNiO2.txt", columns="energy=1,mu=2", energy_unit="keV"), "Ni"
+    )
+    assert 8325 < spectrum.e0 < 8355

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--top", type=int, default=3, help="candidates in the plot (default 3)")
     parser.add_argument("--mix", action="store_true", help="also fit a non-negative linear combination")
     parser.add_argument("--columns", help="column override, e.g. energy=1,mu=4 or energy=1,i0=2,itrans=3")
+    parser.add_argument(
+        "--energy-unit", choices=("eV", "keV"), default="eV", help="unit of the measured file's energies (default eV)"
+    )
     parser.add_argument("--group", help="group of an Athena project holding several spectra")
     parser.add_argument(
         "--metric",
@@ -89,6 +92,7 @@ def _match(args: argparse.Namespace) -> int:
             sigma=args.sigma,
             offset_rule=args.offset_rule,
             columns=args.columns,
+            energy_unit=args.energy_unit,
             group=args.group,
             simulated=args.simulated,
             mix=args.mix,

@@ -59,6 +59,7 @@ def match(
     offset_rule: str = "element",
     columns: str | None = None,
     group: str | None = None,
+    energy_unit: str = "eV",
     simulated: str | Path | None = None,
     mix: bool = False,
 ) -> Ranking:
@@ -85,8 +86,8 @@ def match(
         Without ``offset``: ``element`` (default) centres every shift range on the element's one
         offset; ``oxidation`` centres each candidate's on the edge offset of its formal oxidation
         state where one was fitted on measured references (Fe, Mn; docs/match.md).
-    columns, group
-        Column override and Athena group when ``measured`` is a file.
+    columns, group, energy_unit
+        Column override, Athena group and energy unit (``eV`` or ``keV``) when ``measured`` is a file.
     simulated
         An ``xasflow simulate`` output tree: rank the candidates' FEFF spectra from it instead of predictions.
     mix
@@ -119,7 +120,7 @@ def match(
     symprec = check_symprec(symprec)
     if simulated is not None and not Path(simulated).is_dir():
         raise XasflowError(f"--simulated {simulated}: not a folder")
-    spectrum = _normalized(measured, element, columns, group)
+    spectrum = _normalized(measured, element, columns, group, energy_unit)
     if simulated is None:
         build = _predicted(element, fidelity, model, zoo_dir, selection, symprec)
     else:
@@ -136,17 +137,20 @@ def match(
     return replace(ranking, errors=errors, mixture=mixture)
 
 
-def _normalized(measured, element: str, columns: str | None, group: str | None) -> NormalizedSpectrum:
+def _normalized(
+    measured, element: str, columns: str | None, group: str | None, energy_unit: str = "eV"
+) -> NormalizedSpectrum:
+    from_file = columns is not None or group is not None or energy_unit != "eV"
     if isinstance(measured, NormalizedSpectrum):
-        if columns is not None or group is not None:
-            raise XasflowError("columns and group apply to a measured file, not to a normalised spectrum")
+        if from_file:
+            raise XasflowError("columns, group and energy_unit apply to a measured file, not to a normalised spectrum")
         return measured
     if isinstance(measured, (str, Path)):
         from xasflow.io.measured import read_measured
 
-        measured = read_measured(measured, columns=columns, group=group)
-    elif columns is not None or group is not None:
-        raise XasflowError("columns and group apply to a measured file, not to a spectrum already read")
+        measured = read_measured(measured, columns=columns, group=group, energy_unit=energy_unit)
+    elif from_file:
+        raise XasflowError("columns, group and energy_unit apply to a measured file, not to a spectrum already read")
     return normalize(measured, element)
 
 

@@ -64,6 +64,9 @@ TRUTH: dict[str, str] = {
     "Ti/eutio3__tieu_300.dat": "EuTiO3",
 }
 
+#: Files whose energies are not in eV (the data README says so).
+ENERGY_UNIT: dict[str, str] = {"Ni/ref_LiNiO2.txt": "keV"}
+
 #: The elements whose models are trained on published spectra (the issue's target set).
 PUBLISHED = ("Ti", "V", "Cr", "Co", "Ni", "Cu")
 
@@ -166,8 +169,11 @@ def read_all(data_dir: Path, truth: dict[str, str]) -> tuple[dict, dict[str, str
         # Exports without column names (Athena .dat, .e, .nor, .txt): energy and μ are the first two
         # columns (the data README), as a user would say with ``--columns energy=1,mu=2``.
         columns = None if relative.endswith(".xdi") else "energy=1,mu=2"
+        unit = ENERGY_UNIT.get(relative, "eV")
         try:
-            spectra[relative] = normalize(read_measured(Path(data_dir) / relative, columns=columns), element)
+            spectra[relative] = normalize(
+                read_measured(Path(data_dir) / relative, columns=columns, energy_unit=unit), element
+            )
         except (InputError, ValueError) as err:
             errors[relative] = str(getattr(err, "message", err))
     return spectra, errors

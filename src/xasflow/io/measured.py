@@ -26,6 +26,9 @@ _IFLUOR_NAMES = ("ifluor", "if", "ifl", "fluor", "iff")
 _IREFER_NAMES = ("irefer", "iref", "i2", "ir")
 _ROLES = ("energy", "mu", "i0", "itrans", "ifluor")
 
+#: Energy units a file may be read in, with their size in eV.
+ENERGY_UNITS: dict[str, float] = {"eV": 1.0, "keV": 1000.0}
+
 #: Energies whose maximum lies below this (eV) are taken to be in keV.
 _KEV_LIMIT = 100.0
 _MIN_POINTS = 10
@@ -76,7 +79,9 @@ class MeasuredSpectrum:
     reference_mu: np.ndarray | None = None  # ln(itrans/irefer): the reference foil measured with the sample
 
 
-def read_measured(path: str | Path, columns: str | ColumnSpec | None = None, group: str | None = None):
+def read_measured(
+    path: str | Path, columns: str | ColumnSpec | None = None, group: str | None = None, energy_unit: str = "eV"
+):
     """Read a measured spectrum from an XDI, Athena project or column text file.
 
     Parameters
@@ -87,6 +92,9 @@ def read_measured(path: str | Path, columns: str | ColumnSpec | None = None, gro
         Override of the column choice (see the module docstring).
     group
         For an Athena project holding several spectra: the group (label) to use.
+    energy_unit
+        ``eV`` (default) or ``keV``: the unit of the file's energy column (keV energies are
+        converted to eV; a file that says nothing is never guessed to be in keV).
 
     Returns
     -------
@@ -99,6 +107,8 @@ def read_measured(path: str | Path, columns: str | ColumnSpec | None = None, gro
         duplicated, NaN values, too few points.
     """
     path = Path(path)
+    if energy_unit not in ENERGY_UNITS:
+        raise XasflowError(f"unknown energy unit {energy_unit!r}; use {' or '.join(ENERGY_UNITS)}")
     spec = ColumnSpec.parse(columns) if isinstance(columns, str) or columns is None else columns
     if not path.is_file():
         raise InputError(path, "no such file")
@@ -112,6 +122,10 @@ def read_measured(path: str | Path, columns: str | ColumnSpec | None = None, gro
     else:
         labels, arrays, meta = _read_text(larch_io, path)
     energy, mu, how = _select(path, labels, arrays, spec)
+    if energy_unit == "keV":
+        if np.nanmax(np.abs(energy)) >= _KEV_LIMIT:
+            raise InputError(path, f"energies run {energy.min():g}-{energy.max():g}: already in eV, not keV")
+        energy = energy * ENERGY_UNITS["keV"]
     return _checked(
         MeasuredSpectrum(
             energy=energy,
@@ -305,7 +319,9 @@ def _checked(spectrum: MeasuredSpectrum) -> MeasuredSpectrum:
             raise InputError(source, f"{bad} NaN/infinite {name} value(s), first at data row {first}")
     if np.nanmax(np.abs(energy)) < _KEV_LIMIT:
         raise InputError(
-            source, f"energies run {energy.min():g}-{energy.max():g}: looks like keV; energies must be in eV"
+            source,
+            f"energies run {energy.min():g}-{energy.max():g}: looks like keV; energies must be in eV "
+            "(say --energy-unit keV if they are)",
         )
     steps = np.diff(energy)
     if np.any(steps == 0):
