@@ -247,6 +247,20 @@ def test_match_bad_inputs(client):
     assert client.get("/api/health").status_code == 200
 
 
+def test_match_reads_a_kev_file_when_told(client, experiment_root):
+    kev = experiment_root / "Ni" / "ref_LiNiO2.txt"
+    files = [("measured", (kev.name, kev.read_bytes()))]
+    data = {"element": "Ni", "reference": "true", "columns": "energy=1,mu=2"}
+    refused = client.post("/api/match", files=files, data=data)
+    assert refused.status_code == 422 and "looks like keV" in refused.json()["detail"]
+    assert refused.json()["detail"].startswith(kev.name)
+    read = client.post("/api/match", files=files, data={**data, "energy_unit": "keV"})
+    assert read.status_code == 200, read.text
+    assert read.json()["ranking"][0]["source"] == "LiNiO2.cif"
+    unknown = client.post("/api/match", files=files, data={**data, "energy_unit": "meV"})
+    assert unknown.status_code == 422 and "unknown energy unit" in unknown.json()["detail"]
+
+
 def test_upload_names_on_disk():
     from xasflow.web.uploads import disk_name, label
 

@@ -133,7 +133,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         """The CSV `xasflow predict FILES --out x.csv` writes."""
         return await run_in_threadpool(_predict, files, element, fidelity, model, sites, "csv")
 
-    def _match(measured, candidates, element, mix, reference, columns, group) -> dict:
+    def _match(measured, candidates, element, mix, reference, columns, group, energy_unit) -> dict:
         from xasflow.compare.matching import NoCandidateError
         from xasflow.errors import check_element
         from xasflow.web.matching import match_uploads, reference_structures
@@ -153,7 +153,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             try:
                 with service.LOCK:
                     return match_uploads(
-                        spectrum, uploads, element, settings.zoo_dir, mix=mix, columns=columns, group=group
+                        spectrum,
+                        uploads,
+                        element,
+                        settings.zoo_dir,
+                        mix=mix,
+                        columns=columns,
+                        group=group,
+                        energy_unit=energy_unit,
                     )
             except NoCandidateError as err:
                 reasons = "; ".join(f"{source}: {message}" for source, message in err.errors)
@@ -175,9 +182,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         reference: Annotated[bool, Form(description="add the embedded reference structures of the element")] = False,
         columns: Annotated[str | None, Form(description="column override, e.g. energy=1,mu=4")] = None,
         group: Annotated[str | None, Form(description="group of an Athena project holding several spectra")] = None,
+        energy_unit: Annotated[str, Form(description="unit of the measured file's energies: eV or keV")] = "eV",
     ) -> JSONResponse:
         """Rank candidates against a measured spectrum as `xasflow match` does (ranking = its CSV rows)."""
-        result = await run_in_threadpool(_match, measured, candidates or [], element, mix, reference, columns, group)
+        result = await run_in_threadpool(
+            _match, measured, candidates or [], element, mix, reference, columns, group, energy_unit
+        )
         return JSONResponse(result)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)

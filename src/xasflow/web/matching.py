@@ -93,6 +93,7 @@ def match_uploads(
     mix: bool = False,
     columns: str | None = None,
     group: str | None = None,
+    energy_unit: str = "eV",
     top: int = OVERLAY_TOP,
 ) -> dict[str, Any]:
     """Rank ``candidates`` against ``measured`` (and fit a mixture with ``mix``) with :func:`xasflow.match`.
@@ -121,5 +122,6 @@ def match_uploads(
         mix=mix,
         columns=columns or None,
         group=group or None,
+        energy_unit=energy_unit,
     )
     return _relabelled({**ranking.to_dict(), "overlay": _overlay(ranking, top)}, [measured, *candidates])

@@ -182,6 +182,7 @@ async function matchSpectrum(event) {
   form.append("element", $("match-element").value);
   form.append("reference", $("reference").checked ? "true" : "false");
   form.append("mix", $("mix").checked ? "true" : "false");
+  form.append("energy_unit", $("energy-unit").value);
   $("match-button").disabled = true;
   $("match-progress").hidden = false;
   try {
