@@ -332,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         "## Correction study: edge offset by oxidation state, leave-one-compound-out",
         "",
         "Each candidate's shift range is centred on `intercept + slope · ox` (ox = the absorber's formal oxidation "
-        "state, pymatgen's most likely charge-balanced guess; `xasflow.compare.correction.EdgeShiftModel`), the line "
+        "state from pymatgen's `BVAnalyzer` on the structure, else the composition's most likely charge-balanced "
+        "guess; `xasflow.compare.correction.EdgeShiftModel`), the line "
         "fitted through the own-compound shifts (default rankings) of the *other* compounds of the element (shifts "
         "at the default range's bound and compounds without an oxidation state left out), with half-width b; "
         f"b from {list(EDGE_BOUNDS)} (0 = no correction) chosen per held-out compound on the other compounds of its "

@@ -76,9 +76,9 @@ def formal_oxidation_state(structure, element: str) -> float | None:
 class EdgeShiftModel:
     """Measured-minus-FEFF edge shift (eV) linear in the absorber's formal oxidation state.
 
-    FEFF's chemical shift between oxidation states differs from the measured one (for Cu, FEFF
-    places Cu(I) and Cu(II) edges closer together than the measurements do), so a single
-    per-element offset lets a candidate of the wrong oxidation state slide onto the measured edge.
+    FEFF's chemical shift between oxidation states differs from the measured one (for Fe the
+    measured Fe(II)→Fe(III) shift is about 1.6 eV larger than the model's), so a single per-element
+    offset lets a candidate of the wrong oxidation state slide onto the measured edge.
     ``offset(ox) = intercept + slope · ox``; ``bound`` is the half-width of the fitted shift range
     around it.
     """
