@@ -53,26 +53,21 @@ def _oxidation_states(candidates) -> dict[str, dict[str, float | None]]:
     return {element: {Path(c.source).stem: c.oxidation_state for c in cs} for element, cs in candidates.items()}
 
 
-def _edge_rankings(spectra, candidates, models, oxidation, variant):
-    """Rankings with each candidate's shift range centred on its oxidation state's edge offset."""
-    from xasflow.compare import AlignConfig
+def _edge_rankings(spectra, candidates, models, variant):
+    """Rankings with each candidate's shift range centred on its oxidation state's edge offset
+    (``models``: the line per spectrum, fitted without its compound; ``None`` keeps the default)."""
+    from dataclasses import replace
+
     from xasflow.compare.study import TRUTH, DevRanking, rank_spectrum
 
+    config = replace(BASELINE, offset_rule="oxidation")
     out = []
     for relative, measured in spectra.items():
         element = relative.split("/")[0]
         model = models[relative]
-        configs = None
-        if model is not None:
-            ox = oxidation[element]
-            configs = [
-                BASELINE
-                if ox[Path(c.source).stem] is None
-                else AlignConfig(offset=model.offset(ox[Path(c.source).stem]), shift_bound=model.bound)
-                for c in candidates[element]
-            ]
+        edge_models = {} if model is None else {element: model}
         names, misfits, shifts, sigmas = rank_spectrum(
-            measured, candidates[element], element, config=BASELINE, configs=configs
+            measured, candidates[element], element, config=config, edge_models=edge_models
         )
         out.append(DevRanking(relative, element, TRUTH[relative], names, misfits, shifts, sigmas, variant))
     return out
@@ -232,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     edge_models = {}
     for bound in EDGE_BOUNDS[1:]:
         edge_models[bound] = loco_edge_models(default, oxidation, bound)
-        by_bound[bound] = _edge_rankings(spectra, candidates, edge_models[bound], oxidation, f"edge ±{bound}")
+        by_bound[bound] = _edge_rankings(spectra, candidates, edge_models[bound], f"edge ±{bound}")
         loco_confidence(by_bound[bound])
     edged, bound_of = loco_select(by_bound)
     shipped_models = fit_edge_models(default, oxidation, bound_of)

@@ -73,6 +73,18 @@ def test_candidate_config_centres_the_range_on_the_oxidation_state():
     assert candidate_config(replace(rule, shift_bound=0.5), "Fe", fe3).bound("Fe") == 0.5
 
 
+def test_given_edge_models_replace_the_shipped_lines():
+    """A study passes lines fitted without the measured compound; an empty mapping keeps the default."""
+    spectrum = np.linspace(0, 1, len(energy_grid("Fe")))
+    fe3 = _candidate("a", 3.0, spectrum)
+    rule = AlignConfig(offset_rule="oxidation")
+    line = EdgeShiftModel(intercept=-2.0, slope=0.5, bound=0.7)
+    own = candidate_config(rule, "Fe", fe3, {"Fe": line})
+    assert own.centre("Fe") == pytest.approx(-0.5)
+    assert own.bound("Fe") == 0.7
+    assert candidate_config(rule, "Fe", fe3, {}).centre("Fe") == DEFAULT_OFFSET["Fe"]
+
+
 def test_unknown_offset_rule_is_refused():
     with pytest.raises(XasflowError, match="unknown offset rule"):
         AlignConfig(offset_rule="valence")

@@ -261,6 +261,21 @@ def test_match_reads_a_kev_file_when_told(client, experiment_root):
     assert unknown.status_code == 422 and "unknown energy unit" in unknown.json()["detail"]
 
 
+def test_match_offset_rule_field(client, experiment_root):
+    """The form's offset rule reaches the alignment: by oxidation state, Fe candidates get their own ranges."""
+    path = experiment_root / "Fe" / "Fe3C_rt_01.xdi"
+    files = [("measured", (path.name, path.read_bytes()))]
+    data = {"element": "Fe", "reference": "true"}
+    by_element = client.post("/api/match", files=files, data=data)
+    by_oxidation = client.post("/api/match", files=files, data={**data, "offset_rule": "oxidation"})
+    assert by_element.status_code == by_oxidation.status_code == 200, by_oxidation.text
+    shifts = [{r["source"]: r["shift_eV"] for r in b.json()["ranking"]} for b in (by_element, by_oxidation)]
+    assert shifts[0].keys() == shifts[1].keys()
+    assert any(abs(shifts[0][k] - shifts[1][k]) > 0.1 for k in shifts[0])
+    unknown = client.post("/api/match", files=files, data={**data, "offset_rule": "valence"})
+    assert unknown.status_code == 422 and "unknown offset rule" in unknown.json()["detail"]
+
+
 def test_upload_names_on_disk():
     from xasflow.web.uploads import disk_name, label
 

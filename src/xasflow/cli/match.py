@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--offset", type=float, help="centre of the shift range, eV (default: per element)")
     parser.add_argument(
         "--offset-rule",
-        choices=("oxidation", "element"),
+        choices=("oxidation", "element"),  # compare.align.OFFSET_RULES; literal to keep the parser import-light
         default="element",
         help="without --offset, centre the shift range by the element alone (default) or, for Fe and Mn, by each "
         "candidate's oxidation state",

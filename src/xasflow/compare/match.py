@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ import numpy as np
 
 from xasflow.compare.align import AlignConfig, Alignment, align
 from xasflow.compare.confidence import DEFAULT_TEMPERATURE, near_tie, probabilities
-from xasflow.compare.correction import EDGE_SHIFT_MODELS
+from xasflow.compare.correction import EDGE_SHIFT_MODELS, EdgeShiftModel
 from xasflow.compare.normalize import NormalizedSpectrum
 from xasflow.compare.score import DEFAULT_METRIC, METRICS, STD_METRICS, get_metric
 
@@ -187,20 +188,27 @@ def oxidation_state_or_none(structure, element: str) -> float | None:
         return None
 
 
-def candidate_config(config: AlignConfig, element: str, candidate: Candidate) -> AlignConfig:
+def candidate_config(
+    config: AlignConfig,
+    element: str,
+    candidate: Candidate,
+    edge_models: Mapping[str, EdgeShiftModel] | None = None,
+) -> AlignConfig:
     """The alignment settings of one candidate.
 
     With ``offset_rule="oxidation"`` and no explicit ``offset``, the shift range is centred on the
-    edge offset of the candidate's formal oxidation state (:data:`EDGE_SHIFT_MODELS`, fitted on the
-    development spectra) with that model's half-width unless ``shift_bound`` is given; elements
-    without a model, and candidates whose oxidation state is unknown, keep the per-element default.
+    edge offset of the candidate's formal oxidation state (``edge_models``, by default
+    :data:`EDGE_SHIFT_MODELS`, fitted on the development spectra) with that model's half-width unless
+    ``shift_bound`` is given; elements without a model, and candidates whose oxidation state is
+    unknown, keep the per-element default.
     """
-    if config.offset is not None or config.offset_rule != "oxidation" or element not in EDGE_SHIFT_MODELS:
+    models = EDGE_SHIFT_MODELS if edge_models is None else edge_models
+    if config.offset is not None or config.offset_rule != "oxidation" or element not in models:
         return config
     oxidation = candidate.oxidation_state
     if oxidation is None:
         return config
-    model = EDGE_SHIFT_MODELS[element]
+    model = models[element]
     bound = model.bound if config.shift_bound is None else config.shift_bound
     return replace(config, offset=model.offset(oxidation), shift_bound=bound)
 
@@ -212,13 +220,16 @@ def rank(
     metric: str = DEFAULT_METRIC,
     config: AlignConfig | None = None,
     temperature: float = DEFAULT_TEMPERATURE,
+    edge_models: Mapping[str, EdgeShiftModel] | None = None,
 ) -> Ranking:
     """Align every candidate on ``measured`` and rank them by ``metric`` (best first).
 
     With a std metric (``likelihood``) the alignment maximises the same likelihood
     (``config.weighted`` is switched on). Every entry carries its R-factor misfit, its calibrated
     confidence (softmax of −ln R / ``temperature``; the default is fitted on the development set)
-    and the ranking's near-tie flag.
+    and the ranking's near-tie flag. ``edge_models`` replaces :data:`EDGE_SHIFT_MODELS` for
+    ``offset_rule="oxidation"`` (:func:`candidate_config`; studies pass lines fitted without the
+    measured compound).
 
     Raises
     ------
@@ -231,7 +242,7 @@ def rank(
         config = replace(config, weighted=True)  # fit and ranking maximise the same likelihood
     scored = []
     for candidate in candidates:
-        own = candidate_config(config, element, candidate)
+        own = candidate_config(config, element, candidate, edge_models)
         alignment = align(measured, candidate.energies, candidate.spectrum, element, own, std=candidate.std)
         values = {name: fn(alignment.measured, alignment.model) for name, fn in METRICS.items()}
         values.update(

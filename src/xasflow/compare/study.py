@@ -14,7 +14,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -122,12 +121,12 @@ def predicted_candidates(reference_dir: Path, element: str, cache: Path | None, 
 
 
 def rank_spectrum(
-    measured, candidates, element: str, config=None, metric: str = "rfactor", configs=None
+    measured, candidates, element: str, config=None, metric: str = "rfactor", edge_models=None
 ) -> tuple[list[str], list[float], list, list]:
     """Names, misfits, shifts and σ of ``candidates`` ranked on ``measured`` by ``metric`` (best first).
 
-    ``configs`` (one :class:`~xasflow.compare.align.AlignConfig` or ``None`` per candidate) aligns
-    each candidate with its own shift range instead of the shared ``config``.
+    ``edge_models`` (element → :class:`~xasflow.compare.correction.EdgeShiftModel`) replaces the
+    shipped lines when ``config.offset_rule`` is ``"oxidation"`` (see :func:`xasflow.compare.match.rank`).
 
     The misfit is the R-factor; with ``metric="likelihood"`` it is ``exp(−ℓ)`` with ℓ the σ-weighted
     mean log-likelihood per point, so that the confidence ``softmax(−ln misfit / T)`` is
@@ -135,14 +134,7 @@ def rank_spectrum(
     """
     from xasflow.compare.match import rank
 
-    if configs is None:
-        result = rank(measured, candidates, element, metric=metric, config=config)
-    else:  # each candidate aligned with its own configuration, then ranked together
-        entries = [
-            rank(measured, [c], element, metric=metric, config=own).entries[0]
-            for c, own in zip(candidates, configs, strict=True)
-        ]
-        result = SimpleNamespace(entries=sorted(entries, key=lambda e: -e.score))
+    result = rank(measured, candidates, element, metric=metric, config=config, edge_models=edge_models)
     names = [Path(e.candidate.source).stem for e in result.entries]
     if metric == "likelihood":
         best = result.entries[0].metrics["likelihood"]

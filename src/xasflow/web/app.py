@@ -133,7 +133,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         """The CSV `xasflow predict FILES --out x.csv` writes."""
         return await run_in_threadpool(_predict, files, element, fidelity, model, sites, "csv")
 
-    def _match(measured, candidates, element, mix, reference, columns, group, energy_unit) -> dict:
+    def _match(measured, candidates, element, mix, reference, columns, group, energy_unit, offset_rule) -> dict:
         from xasflow.compare.matching import NoCandidateError
         from xasflow.errors import check_element
         from xasflow.web.matching import match_uploads, reference_structures
@@ -161,6 +161,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                         columns=columns,
                         group=group,
                         energy_unit=energy_unit,
+                        offset_rule=offset_rule,
                     )
             except NoCandidateError as err:
                 reasons = "; ".join(f"{source}: {message}" for source, message in err.errors)
@@ -183,10 +184,17 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         columns: Annotated[str | None, Form(description="column override, e.g. energy=1,mu=4")] = None,
         group: Annotated[str | None, Form(description="group of an Athena project holding several spectra")] = None,
         energy_unit: Annotated[str, Form(description="unit of the measured file's energies: eV or keV")] = "eV",
+        offset_rule: Annotated[
+            str,
+            Form(
+                description="how each candidate's edge-shift range is centred: element (one offset per element) "
+                "or oxidation (by the candidate's formal oxidation state; Fe and Mn)"
+            ),
+        ] = "element",
     ) -> JSONResponse:
         """Rank candidates against a measured spectrum as `xasflow match` does (ranking = its CSV rows)."""
         result = await run_in_threadpool(
-            _match, measured, candidates or [], element, mix, reference, columns, group, energy_unit
+            _match, measured, candidates or [], element, mix, reference, columns, group, energy_unit, offset_rule
         )
         return JSONResponse(result)
 

@@ -94,6 +94,7 @@ def match_uploads(
     columns: str | None = None,
     group: str | None = None,
     energy_unit: str = "eV",
+    offset_rule: str = "element",
     top: int = OVERLAY_TOP,
 ) -> dict[str, Any]:
     """Rank ``candidates`` against ``measured`` (and fit a mixture with ``mix``) with :func:`xasflow.match`.
@@ -123,5 +124,6 @@ def match_uploads(
         columns=columns or None,
         group=group or None,
         energy_unit=energy_unit,
+        offset_rule=offset_rule,
     )
     return _relabelled({**ranking.to_dict(), "overlay": _overlay(ranking, top)}, [measured, *candidates])

@@ -183,6 +183,7 @@ async function matchSpectrum(event) {
   form.append("reference", $("reference").checked ? "true" : "false");
   form.append("mix", $("mix").checked ? "true" : "false");
   form.append("energy_unit", $("energy-unit").value);
+  form.append("offset_rule", $("offset-rule").value);
   $("match-button").disabled = true;
   $("match-progress").hidden = false;
   try {
