@@ -11,8 +11,9 @@ excluded, finished sites found in ``--out``; run ``fe_mn_campaign.py --plan`` fi
 featurizes the planned and the finished sites with the published M3GNet featurizer (``--cache-dir`` keeps the
 features), and ranks the planned sites with :func:`xasflow.active.campaign_order.diversity_priority`: the
 element's published feature rows (``--data-dir``, reserved materials left out) as the population to cover first,
-finished sites counted as covered. Writes the site ids, best first, one per line (``#`` lines are comments), for
-``fe_mn_campaign.py --priority FILE``. Runs no FEFF.
+finished sites counted as covered (``--clusters``: reference clusters, default one per planned site; the pool
+replay ``scripts/priority_study.py`` measured 50 better from an empty campaign). Writes the site ids, best first,
+one per line (``#`` lines are comments), for ``fe_mn_campaign.py --priority FILE``. Runs no FEFF.
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ def main(argv: list[str] | None = None, featurizer=None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None, help="feature cache folder (default: no cache)")
     parser.add_argument("--priority-file", type=Path, required=True, help="file to write")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--clusters",
+        type=int,
+        default=None,
+        help="reference clusters (default: one per planned site; 50 measured better, scripts/priority_study.py)",
+    )
     args = parser.parse_args(argv)
     command = "python scripts/campaign_priority.py " + " ".join(sys.argv[1:] if argv is None else argv)
     lines = [f"# {command}", f"# written {datetime.now(UTC).isoformat(timespec='seconds')}, seed {args.seed}"]
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None, featurizer=None) -> int:
             ids, X = featurize_sites(rows, element, featurizer, args.cache_dir)
             published = published_rows(args.data_dir, element, args.reserved, spectra=False) if args.data_dir else None
             reference = None if published is None else published["X"]
-            order = diversity_priority(ids, X, finished, reference=reference, seed=args.seed)
+            order = diversity_priority(ids, X, finished, reference=reference, seed=args.seed, clusters=args.clusters)
             source = "no reference" if reference is None else f"reference: {len(reference)} published rows"
             lines.append(f"# {element}: {len(order)} planned sites ranked, {len(finished)} finished, {source}")
             lines += order

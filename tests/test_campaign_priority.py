@@ -12,7 +12,7 @@ import pytest
 
 from xasflow.active.campaign_order import diversity_priority
 from xasflow.errors import XasflowError
-from xasflow.simulation.campaign import CampaignConfig, coverage_order, read_priority
+from xasflow.simulation.campaign import CampaignConfig, coverage_order, coverage_positions, read_priority
 from xasflow.simulation.feff_cards import FAST
 from xasflow.simulation.runner import SiteTask
 
@@ -65,6 +65,19 @@ def test_coverage_order_with_priority_keeps_rounds_and_orders_within_them() -> N
     # a finished material still goes after the uncovered ones, whatever the priority
     order = _ids(coverage_order(TASKS, ["c"], ["c_000", "b_000"]))
     assert order[:2] == ["b_000", "a_000"] and order.index("c_000") >= 2
+
+
+def test_coverage_positions_order_plain_rows_as_coverage_order_orders_tasks() -> None:
+    ids, materials = _ids(TASKS), [t.material_id for t in TASKS]
+    for finished, priority in (([], ()), (["b"], ()), ([], ["c_000", "a_002", "b_001"]), (["c"], ["c_000", "b_000"])):
+        positions = coverage_positions(ids, materials, finished, priority)
+        assert [ids[k] for k in positions] == _ids(coverage_order(TASKS, finished, priority))
+    # a replay pool: rows of three materials, one first pick per material in priority order, then the seconds
+    rows = ["m1_000", "m1_001", "m2_000", "m3_000", "m2_001"]
+    order = coverage_positions(rows, ["m1", "m1", "m2", "m3", "m2"], priority=["m2_001", "m1_001", "m3_000"])
+    assert order == [4, 1, 3, 0, 2]
+    with pytest.raises(XasflowError, match="material ids"):
+        coverage_positions(rows, ["m1"])
 
 
 def test_config_priority_is_a_tuple_and_needs_coverage(tmp_path: Path) -> None:

@@ -273,18 +273,57 @@ def coverage_order(
     list[SiteTask]
         The same tasks: every material of the pool gets one site before any material gets a second.
     """
-    place = {site_id: k for k, site_id in enumerate(dict.fromkeys(priority))}
+    positions = coverage_positions(
+        [t.site_id for t in tasks], [t.material_id for t in tasks], finished_materials, priority
+    )
+    return [tasks[k] for k in positions]
+
+
+def coverage_positions(
+    site_ids: Sequence[str],
+    materials: Sequence[str],
+    finished_materials: Iterable[str] = (),
+    priority: Sequence[str] = (),
+) -> list[int]:
+    """The order of :func:`coverage_order` on plain rows: positions into ``site_ids``, first to run first.
+
+    Parameters
+    ----------
+    site_ids
+        Site id of each row, in the given order (a campaign's: cheapest first).
+    materials
+        Material id of each row.
+    finished_materials
+        Material id of every finished site (a material with k finished sites starts in round k).
+    priority
+        Site ids, best first; the semantics of :func:`coverage_order` (unknown ids ignored).
+
+    Returns
+    -------
+    list[int]
+        Every position once: each material's first site (in priority, then given, order) before any
+        material's second, and so on.
+
+    Raises
+    ------
+    XasflowError
+        ``site_ids`` and ``materials`` of different lengths.
+    """
+    if len(site_ids) != len(materials):
+        raise XasflowError(f"{len(site_ids)} site ids for {len(materials)} material ids")
+    place = {site_id: k for k, site_id in enumerate(dict.fromkeys(map(str, priority)))}
     unlisted = len(place)
     count: dict[str, int] = {}
     for material in finished_materials:
-        count[material] = count.get(material, 0) + 1
-    keyed = [(place.get(task.site_id, unlisted), position, task) for position, task in enumerate(tasks)]
+        count[str(material)] = count.get(str(material), 0) + 1
+    keyed = sorted((place.get(str(s), unlisted), k) for k, s in enumerate(site_ids))
     ranked = []
-    for prio, position, task in sorted(keyed, key=lambda k: (k[0], k[1])):
-        rank = count.get(task.material_id, 0)
-        count[task.material_id] = rank + 1
-        ranked.append((rank, prio, position, task))
-    return [task for *_, task in sorted(ranked, key=lambda k: (k[0], k[1], k[2]))]
+    for prio, position in keyed:
+        material = str(materials[position])
+        rank = count.get(material, 0)
+        count[material] = rank + 1
+        ranked.append((rank, prio, position))
+    return [position for *_, position in sorted(ranked)]
 
 
 def _outcome(task: SiteTask, status: str, reason: str = "", seconds: float = 0.0) -> SiteOutcome:
