@@ -42,14 +42,13 @@ featurising the campaign sites).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from priority_study import heldout_mask, load_base
+from priority_study import heldout_mask, load_base, to_json
 
 from xasflow.data.published import published_rows
 from xasflow.errors import XasflowError
@@ -407,15 +406,6 @@ def markdown(results: dict) -> str:
                 lines.append(f"| {name} | " + " | ".join(_cell(row[c]) for c in cells) + " |")
             lines.append("")
     return "\n".join(lines) + "\n"
-
-
-def to_json(results: dict) -> str:
-    head = {k: v for k, v in results.items() if k != "records"}
-    fields = list(results["records"][0])
-    rows = [[round(v, 4) if isinstance(v, float) else v for v in r.values()] for r in results["records"]]
-    table = ",\n".join("  " + json.dumps(row) for row in rows)
-    text = json.dumps({**head, "records": {"fields": fields, "rows": []}}, indent=1)
-    return text.replace('"rows": []', '"rows": [\n' + table + "\n ]") + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
