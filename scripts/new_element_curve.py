@@ -39,7 +39,7 @@ def _plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8), sharey=True)
     colors = {"tuned_desc": "C0", "head_desc": "C1", "ensemble": "C2"}
     for ax, (element, rows) in zip(axes, results["elements"].items(), strict=False):
         for method in CURVE_METHODS:
@@ -67,17 +67,26 @@ def _plot(results: dict, path: Path) -> None:
                         label=f"{method} {label}",
                         alpha=1.0 if key == "eta" else 0.6,
                     )
-        for point in results.get("history", {}).get(element, []):
-            ax.plot(point["sites"], point["eta"], "k*", markersize=10)
+        history = results.get("history", {}).get(element, [])
+        if history:  # each build's leave-one-material-out η at its total site count (history.json)
+            ax.plot(
+                [h["sites"] for h in history],
+                [h["eta"] for h in history],
+                "k*:",
+                markersize=10,
+                lw=0.8,
+                label="each build: leave one material out, all sites",
+            )
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.axhline(2.0, color="grey", lw=0.8, ls=":")
         ax.set_title(f"{element} K edge ({results['folds']}-fold, material-grouped)")
         ax.set_xlabel("simulated training sites")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("η (higher is better)")
-    axes[1].legend(fontsize=7, loc="upper left")
-    fig.suptitle("Fe/Mn transfer: η vs simulated sites (seeds: mean, bars min–max; ★ earlier leave-one-material-out)")
-    fig.tight_layout()
+    fig.legend(*axes[1].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8)
+    stars = "; ★ each build's leave-one-material-out η" if results.get("history") else ""
+    fig.suptitle(f"Fe/Mn transfer: η vs simulated sites (seeds: mean, bars min–max{stars})")
+    fig.tight_layout(rect=(0, 0.12, 1, 1))  # room for the legend below the panels
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

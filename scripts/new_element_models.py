@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -191,7 +192,30 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(results, fh, indent=1)
     with atomic_open(args.out / "results.md") as fh:
         fh.write(_markdown(results))
+    record_history(args.out / "history.json", results)
     return 0
+
+
+def record_history(path: Path, results: dict) -> None:
+    """Add this build's leave-one-material-out η per element to ``path`` (one entry per sites and method).
+
+    The file is the build-by-build learning curve that ``new_element_curve.py`` draws as stars; a rebuild
+    at the same site count and method replaces its entry.
+    """
+    history = json.loads(path.read_text()) if path.exists() else {}
+    for element, r in results["elements"].items():
+        entry = {
+            "date": datetime.now(UTC).date().isoformat(),
+            "sites": r["sites"],
+            "materials": r["materials"],
+            "method": r["method"],
+            "eta": round(r["leave_one_material_out_eta"], 3),
+            "eta_seeds": [round(v["leave_one_material_out_eta"], 3) for v in r.get("seeds", {}).values()],
+        }
+        kept = [h for h in history.get(element, []) if (h["sites"], h["method"]) != (entry["sites"], entry["method"])]
+        history[element] = sorted([*kept, entry], key=lambda h: h["sites"])
+    with atomic_open(path) as fh:
+        json.dump(history, fh, indent=1)
 
 
 def _free(r: dict) -> str:
