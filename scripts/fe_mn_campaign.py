@@ -10,9 +10,10 @@ First copies the sites of every ``--merge`` tree (another ``simulate`` output, e
 batch) into ``--out`` (``xasflow.simulation.output.merge_tree``: present sites skipped, conflicting
 ones reported and left alone, reserved materials never copied). Then plans each element once
 (``xasflow.simulation.campaign.plan_campaign``: reserved materials excluded, finished and given-up
-sites skipped, inputs built) and runs one site at a time, Fe, Mn, Fe, ... in ``--order coverage``
+sites skipped, inputs built) and runs the sites Fe, Mn, Fe, ... in ``--order coverage``
 (every material of the pool gets one site, its cheapest, before any gets a second) on one Dask
-client, until the sites or ``--hours`` run out. ``--priority FILE`` (site ids, one per line, best first;
+client, ``--workers`` sites at a time (one lane per worker takes the next planned site when its own
+finishes), until the sites or ``--hours`` run out. ``--priority FILE`` (site ids, one per line, best first;
 ``scripts/campaign_priority.py`` writes one by feature-space diversity) orders the sites within each
 coverage round: listed sites first, in the file's order, then the rest cheapest first (a material's first
 site is then its first listed one); ids of other elements or finished sites are ignored. Each element's
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,33 +145,60 @@ def main(argv: list[str] | None = None) -> int:
     for el, report in reports.items():
         report.save(paths[el])
     client = start_client(args.workers, args.scheduler)
+    lanes = max(1, len(client.scheduler_info().get("workers", {}))) if args.scheduler else args.workers
     start = time.monotonic()
-    scratch = out / ".work" / f"round_report_{stamp}_{'-'.join(plans)}.json"  # one per invocation
+    queue = iter(_interleave(plans))
+    lock = threading.Lock()  # guards the queue, the reports and the log lines
+    stop = threading.Event()
+
+    def lane(number: int) -> None:
+        # One site at a time per lane, so ``--hours`` is checked before every new site and each finished
+        # site is recorded at once; the lanes share the client, whose workers run their sites side by side.
+        scratch = out / ".work" / f"round_report_{stamp}_{'-'.join(plans)}_{number}.json"
+        try:
+            while not stop.is_set():
+                with lock:
+                    if args.hours is not None and time.monotonic() - start > 3600 * args.hours:
+                        if not stop.is_set():
+                            print(f"time budget of {args.hours} h reached; rerun the command to continue", flush=True)
+                        stop.set()
+                        return
+                    item = next(queue, None)
+                if item is None:
+                    return
+                element, task = item
+                done = run_campaign(Plan(config=plans[element].config, tasks=[task]), client, scratch)
+                with lock:
+                    report = reports[element]
+                    report.outcomes.extend(done.outcomes)
+                    report.wall_seconds = time.monotonic() - start  # campaign wall time so far (all lanes)
+                    report.workers = lanes
+                    report.save(paths[element])
+                    o = done.outcomes[-1]
+                    print(
+                        f"{datetime.now(UTC):%H:%M:%S} {element} {o.site_id:<16} atoms {o.n_atoms:>4} "
+                        f"{o.status:<8} rung {o.rung or '-':<12} {o.seconds:>7.1f} s  {o.reason[:160]}",
+                        flush=True,
+                    )
+        finally:
+            scratch.unlink(missing_ok=True)
+
+    threads = [threading.Thread(target=lane, args=(i,), daemon=True) for i in range(lanes)]
     try:
-        for element, task in _interleave(plans):
-            if args.hours is not None and time.monotonic() - start > 3600 * args.hours:
-                print(f"time budget of {args.hours} h reached; rerun the command to continue", flush=True)
-                break
-            report = reports[element]
-            done = run_campaign(Plan(config=plans[element].config, tasks=[task]), client, scratch)
-            report.outcomes.extend(done.outcomes)
-            report.wall_seconds = time.monotonic() - start  # campaign wall time so far (both elements)
-            report.workers = done.workers
-            report.save(paths[element])
-            o = done.outcomes[-1]
-            print(
-                f"{datetime.now(UTC):%H:%M:%S} {element} {o.site_id:<16} atoms {o.n_atoms:>4} {o.status:<8} "
-                f"rung {o.rung or '-':<12} {o.seconds:>7.1f} s  {o.reason[:160]}",
-                flush=True,
-            )
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=1.0)  # a timed join lets Ctrl-C reach the main thread
     except KeyboardInterrupt:
+        stop.set()
         for report in reports.values():
             report.interrupted = True
         raise
     finally:
-        for el, report in reports.items():
-            report.save(paths[el])
-        scratch.unlink(missing_ok=True)
+        with lock:
+            for el, report in reports.items():
+                report.save(paths[el])
         stop_client(client)
     return 0
 

@@ -208,3 +208,59 @@ def test_priority_script_writes_every_planned_site(cu_tree: Path, data_root: Pat
     first = [t.site_id for t in plan.tasks[:3]]
     assert len({t.material_id for t in plan.tasks[:3]}) == 3  # still one site per material first
     assert first == [i for i in ids if i in first]  # in priority order
+
+
+def _fake_campaign(monkeypatch, module, seconds: float = 0.15):
+    """Replace the script's planner and runner: no FEFF, no Dask; records how many sites run at once."""
+    from xasflow.simulation.campaign import CampaignReport, Plan, _outcome
+
+    state = {"running": 0, "peak": 0, "ran": []}
+    lock = __import__("threading").Lock()
+
+    def plan(paths, config, progress=None):
+        return Plan(config=config, tasks=[_task(f"m{i}", 0, 1.0) for i in range(5)])
+
+    def run(plan, client, scratch):
+        with lock:
+            state["running"] += 1
+            state["peak"] = max(state["peak"], state["running"])
+        __import__("time").sleep(seconds)
+        with lock:
+            state["running"] -= 1
+            state["ran"].append(plan.tasks[0].site_id)
+        return CampaignReport(config=plan.config, outcomes=[_outcome(plan.tasks[0], "finished", seconds=seconds)])
+
+    monkeypatch.setattr(module, "plan_campaign", plan)
+    monkeypatch.setattr(module, "run_campaign", run)
+    monkeypatch.setattr(module, "start_client", lambda workers, scheduler: object())
+    monkeypatch.setattr(module, "stop_client", lambda client: None)
+    return state
+
+
+def test_campaign_script_runs_workers_sites_side_by_side(tmp_path: Path, monkeypatch, capsys) -> None:
+    module = _script("fe_mn_campaign")
+    state = _fake_campaign(monkeypatch, module)
+    (tmp_path / "reserved").mkdir()
+    (tmp_path / "reserved" / "Mn_materials.txt").write_text("mp-0\n")
+    args = ["s", "--out", str(tmp_path / "out"), "--elements", "Mn", "--workers", "2"]
+    assert module.main([*args, "--reserved", str(tmp_path / "reserved")]) == 0
+    assert state["peak"] == 2  # two lanes at once, never more
+    assert sorted(state["ran"]) == [f"m{i}_000" for i in range(5)]  # every site once
+    log = capsys.readouterr().out
+    assert sum("_000" in line and " finished " in line for line in log.splitlines()) == 5
+    import json
+
+    (report,) = (tmp_path / "out" / "Mn").glob("simulate_report_*.json")
+    saved = json.loads(report.read_text())
+    assert saved["counts"] == {"finished": 5} and saved["workers"] == 2
+
+
+def test_campaign_script_hours_budget_stops_new_sites(tmp_path: Path, monkeypatch, capsys) -> None:
+    module = _script("fe_mn_campaign")
+    state = _fake_campaign(monkeypatch, module, seconds=0.3)
+    (tmp_path / "reserved").mkdir()
+    (tmp_path / "reserved" / "Mn_materials.txt").write_text("mp-0\n")
+    args = ["s", "--out", str(tmp_path / "out"), "--elements", "Mn", "--workers", "2", "--hours", str(0.2 / 3600)]
+    assert module.main([*args, "--reserved", str(tmp_path / "reserved")]) == 0
+    assert len(state["ran"]) == 2  # each lane finished the site it had started, then stopped
+    assert capsys.readouterr().out.count("time budget") == 1
