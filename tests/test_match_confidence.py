@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +142,51 @@ def test_loco_select_never_uses_the_held_out_compound():
     }
     _, chosen = loco_select(variants)
     assert chosen == {"Cu/a": 1.0, "Cu/b": 0.0, "Cu/c": 1.0}
+
+
+def test_study_prediction_cache_is_redone_for_another_model(tmp_path) -> None:
+    """A cached candidate made by an earlier build of the model is predicted again, not reused."""
+    from types import SimpleNamespace
+
+    from pymatgen.core import Lattice, Structure
+
+    from xasflow.compare.study import predicted_candidates
+    from xasflow.inference.predictor import Prediction, SiteSpectrum
+
+    Structure(Lattice.cubic(3.0), ["Fe", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(filename=str(tmp_path / "FeO.cif"))
+
+    class Fake:
+        def __init__(self, sha: str) -> None:
+            self.model = SimpleNamespace(
+                card_source_=SimpleNamespace(xasflow_version="1", weights=SimpleNamespace(sha256=sha))
+            )
+            self.calls = 0
+
+        def model_for(self, element):
+            return self.model
+
+        def predict_structure(self, structure, element, source):
+            self.calls += 1
+            spectrum = np.full(3, float(self.calls))
+            return Prediction(
+                source,
+                element,
+                "FEFF",
+                "head",
+                f"1+{self.model.card_source_.weights.sha256[:12]}",
+                np.arange(3.0),
+                [SiteSpectrum(0, 1, 1.0, spectrum)],
+                spectrum,
+                "FeO",
+            )
+
+    cache = tmp_path / "cache"
+    old = Fake("a" * 64)
+    (first,) = predicted_candidates(tmp_path, "Fe", cache, old)
+    (again,) = predicted_candidates(tmp_path, "Fe", cache, old)
+    assert old.calls == 1 and np.allclose(again.spectrum, first.spectrum)  # same model: from the cache
+    new = Fake("b" * 64)
+    new.calls = 10
+    (rebuilt,) = predicted_candidates(tmp_path, "Fe", cache, new)
+    assert new.calls == 11 and np.allclose(rebuilt.spectrum, 11.0)  # other weights: predicted again
+    assert json.loads((cache / "FeO__Fe.json").read_text())["model_version"].endswith("b" * 12)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from xasflow.compare.confidence import fit_temperature, near_tie, probabilities
+from xasflow.fileio import atomic_open
 
 #: Measured file (relative to the experiment data folder) -> reference CIF stem of its compound.
 TRUTH: dict[str, str] = {
@@ -96,25 +97,35 @@ class DevRanking:
 
 
 def predicted_candidates(reference_dir: Path, element: str, cache: Path | None, predictor=None) -> list:
-    """Candidates (predicted spectra) of every reference CIF containing ``element``, cached as JSON."""
+    """Candidates (predicted spectra) of every reference CIF containing ``element``, cached as JSON.
+
+    A cached prediction is used only if it came from the model the predictor would use now (same
+    ``model_version``: xasflow version + weights checksum), so a rebuilt model is never ranked with its
+    predecessor's spectra.
+    """
     from xasflow.compare.match import Candidate, oxidation_state_or_none
-    from xasflow.inference.predictor import Prediction, Predictor
+    from xasflow.inference.predictor import Prediction, Predictor, model_version
     from xasflow.io.structures import read_structure
 
+    predictor = predictor or Predictor()
+    version = model_version(predictor.model_for(element))
     out = []
     for cif in sorted(Path(reference_dir).glob("*.cif")):
         structure = read_structure(cif)
         if element not in structure.composition:
             continue
         path = None if cache is None else Path(cache) / f"{cif.stem}__{element}.json"
+        prediction = None
         if path is not None and path.exists():
             prediction = Prediction.from_dict(json.loads(path.read_text()))
-        else:
-            predictor = predictor or Predictor()
+            if prediction.model_version != version:
+                prediction = None  # made by another model: predict again
+        if prediction is None:
             prediction = predictor.predict_structure(structure, element, cif.stem)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(prediction.to_dict()))
+                with atomic_open(path) as fh:  # an interrupted study leaves no half-written cache entry
+                    fh.write(json.dumps(prediction.to_dict()))
         candidate = Candidate.from_prediction(prediction)
         out.append(replace(candidate, oxidation_state=oxidation_state_or_none(structure, element)))
     return out
