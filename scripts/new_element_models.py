@@ -41,6 +41,7 @@ from xasflow.training.new_element import (
     campaign_rows,
 )
 from xasflow.zoo.build import add_new_element_set
+from xasflow.zoo.registry import read_index
 
 #: What each transfer method does, for the model card's recipe and the results.
 TRANSFER = {
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     methods = parse_methods(args.method, args.elements)
+    read_index(args.zoo)  # a wrong --zoo fails now, not after the pretraining and the folds
 
     import torch
 
