@@ -226,6 +226,9 @@ def test_method_curve_head_is_the_study_formula(fe_model, pretrained, monkeypatc
     args = (base, X, dataset.spectra, dataset.material_ids, "Fe", TINY, 0, (12,), 3)
     rows = {r["method"]: r for r in new_element.method_curve(*args)}
     assert set(rows) == set(new_element.CURVE_METHODS) and all(r["eta"] > 0 for r in rows.values())
+    # a size no fold can reach repeats the largest (all sites): only the largest row is kept
+    capped = new_element.method_curve(*args[:7], (12, len(X) + 5, 1000), 3)
+    assert sorted({r["sites"] for r in capped}) == [12, 1000]
 
     class StudyHead:  # the removed ResidualHead: clip(base + ridge([hidden, standardised X]), 0)
         def __init__(self, base, X, y, element):

@@ -477,7 +477,8 @@ def method_curve(
 
     Every fold's test materials are predicted by models fine-tuned (``tuned_desc``), ridge-corrected
     (``head_desc``) or both averaged (``ensemble``) on ``n`` sites drawn whole material by whole
-    material from the other folds, for each ``n`` in ``sizes`` (capped at what the fold has). The
+    material from the other folds, for each ``n`` in ``sizes`` (capped at what the fold has; a size
+    that every fold would cap, other than the largest, is left out: it would repeat the largest). The
     pooled test predictions are scored against two baselines: the mean spectrum of each fold's ``n``
     training sites (the usual η) and the mean of all test spectra (their own mean, stricter: what the
     population's average would score).
@@ -493,6 +494,8 @@ def method_curve(
     X, y, materials = np.asarray(X, float), np.asarray(y, float), np.asarray(materials, str)
     fold = fold_of(materials, folds, salt=f"new-element-curve-{seed}")
     acc: dict[tuple[str, int], dict[str, list]] = {}
+    fewest = min(((fold != k).sum() for k in range(folds) if (fold == k).any()), default=0)
+    sizes = tuple(n for n in sizes if n < fewest or n == max(sizes))
     for k in range(folds):
         test = fold == k
         if not test.any() or (~test).sum() < MIN_SITES:
