@@ -169,21 +169,28 @@ def main(argv: list[str] | None = None) -> int:
                 element, task = item
                 done = run_campaign(Plan(config=plans[element].config, tasks=[task]), client, scratch)
                 with lock:
+                    o = done.outcomes[-1]
+                    # After Ctrl-C the client is shut down under the running sites: their "failure" is the
+                    # cancellation, not FEFF's. Their markers still say running, so the next run resumes them;
+                    # the report must not list them as failed.
+                    interrupted = stop.is_set() and o.status != "finished"
                     report = reports[element]
-                    report.outcomes.extend(done.outcomes)
+                    if not interrupted:
+                        report.outcomes.extend(done.outcomes)
                     report.wall_seconds = time.monotonic() - start  # campaign wall time so far (all lanes)
                     report.workers = lanes
                     report.save(paths[element])
-                    o = done.outcomes[-1]
+                    status, reason = ("interrupted", "resumes on the next run") if interrupted else (o.status, o.reason)
                     print(
                         f"{datetime.now(UTC):%H:%M:%S} {element} {o.site_id:<16} atoms {o.n_atoms:>4} "
-                        f"{o.status:<8} rung {o.rung or '-':<12} {o.seconds:>7.1f} s  {o.reason[:160]}",
+                        f"{status:<8} rung {o.rung or '-':<12} {o.seconds:>7.1f} s  {reason[:160]}",
                         flush=True,
                     )
         finally:
             scratch.unlink(missing_ok=True)
 
     threads = [threading.Thread(target=lane, args=(i,), daemon=True) for i in range(lanes)]
+    code = 0
     try:
         for thread in threads:
             thread.start()
@@ -192,15 +199,24 @@ def main(argv: list[str] | None = None) -> int:
                 thread.join(timeout=1.0)  # a timed join lets Ctrl-C reach the main thread
     except KeyboardInterrupt:
         stop.set()
-        for report in reports.values():
-            report.interrupted = True
-        raise
+        with lock:
+            for report in reports.values():
+                report.interrupted = True
+        code = 130
     finally:
+        stop_client(client)
+        for thread in threads:  # let the lanes log their cancelled sites as interrupted
+            thread.join(timeout=30.0)
         with lock:
             for el, report in reports.items():
                 report.save(paths[el])
-        stop_client(client)
-    return 0
+    if code:
+        print(
+            "interrupted: finished sites are kept; the running ones resume when the same command is rerun",
+            file=sys.stderr,
+            flush=True,
+        )
+    return code
 
 
 if __name__ == "__main__":

@@ -264,3 +264,43 @@ def test_campaign_script_hours_budget_stops_new_sites(tmp_path: Path, monkeypatc
     assert module.main([*args, "--reserved", str(tmp_path / "reserved")]) == 0
     assert len(state["ran"]) == 2  # each lane finished the site it had started, then stopped
     assert capsys.readouterr().out.count("time budget") == 1
+
+
+def test_campaign_script_ctrl_c_keeps_running_sites_resumable(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Ctrl-C: exit 130 with one line, no traceback; the sites cancelled by the shutdown are logged as
+    interrupted and kept out of the report (their markers still say running, so the next run resumes them)."""
+    import _thread
+    import json
+    import threading
+
+    from xasflow.simulation.campaign import CampaignReport, _outcome
+
+    module = _script("fe_mn_campaign")
+    _fake_campaign(monkeypatch, module)
+    cancelled = threading.Event()
+    calls = []
+
+    def run(plan, client, scratch):
+        calls.append(plan.tasks[0].site_id)
+        if len(calls) == 1:
+            _thread.interrupt_main()  # the user's Ctrl-C while this site runs
+            cancelled.wait(10)  # the shutdown cancels it, as Dask cancels the running futures
+            return CampaignReport(
+                config=plan.config, outcomes=[_outcome(plan.tasks[0], "failed", reason="FutureCancelledError")]
+            )
+        return CampaignReport(config=plan.config, outcomes=[_outcome(plan.tasks[0], "finished", seconds=0.1)])
+
+    monkeypatch.setattr(module, "run_campaign", run)
+    monkeypatch.setattr(module, "stop_client", lambda client: cancelled.set())
+    (tmp_path / "reserved").mkdir()
+    (tmp_path / "reserved" / "Mn_materials.txt").write_text("mp-0\n")
+    args = ["s", "--out", str(tmp_path / "out"), "--elements", "Mn", "--workers", "1"]
+    assert module.main([*args, "--reserved", str(tmp_path / "reserved")]) == 130
+    captured = capsys.readouterr()
+    assert "interrupted" in captured.err and "Traceback" not in captured.err + captured.out
+    assert any(" interrupted " in line and "m0_000" in line for line in captured.out.splitlines())
+    assert " failed " not in captured.out
+    (report,) = (tmp_path / "out" / "Mn").glob("simulate_report_*.json")
+    saved = json.loads(report.read_text())
+    assert saved["interrupted"] is True and saved["counts"].get("failed", 0) == 0
+    assert calls == ["m0_000"]  # no new site after the interrupt
