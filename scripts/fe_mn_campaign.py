@@ -169,21 +169,23 @@ def main(argv: list[str] | None = None) -> int:
                 element, task = item
                 done = run_campaign(Plan(config=plans[element].config, tasks=[task]), client, scratch)
                 with lock:
-                    o = done.outcomes[-1]
-                    # After Ctrl-C the client is shut down under the running sites: their "failure" is the
-                    # cancellation, not FEFF's. Their markers still say running, so the next run resumes them;
-                    # the report must not list them as failed.
-                    interrupted = stop.is_set() and o.status != "finished"
                     report = reports[element]
-                    if not interrupted:
-                        report.outcomes.extend(done.outcomes)
+                    report.outcomes.extend(done.outcomes)
                     report.wall_seconds = time.monotonic() - start  # campaign wall time so far (all lanes)
                     report.workers = lanes
                     report.save(paths[element])
-                    status, reason = ("interrupted", "resumes on the next run") if interrupted else (o.status, o.reason)
+                    if done.interrupted:  # cancelled under us (Ctrl-C): run_campaign recorded nothing
+                        stop.set()
+                        print(
+                            f"{datetime.now(UTC):%H:%M:%S} {element} {task.site_id:<16} atoms {task.n_atoms:>4} "
+                            f"{'interrupted':<8} rung {'-':<12} {0.0:>7.1f} s  resumes on the next run",
+                            flush=True,
+                        )
+                        return
+                    o = done.outcomes[-1]
                     print(
                         f"{datetime.now(UTC):%H:%M:%S} {element} {o.site_id:<16} atoms {o.n_atoms:>4} "
-                        f"{status:<8} rung {o.rung or '-':<12} {o.seconds:>7.1f} s  {reason[:160]}",
+                        f"{o.status:<8} rung {o.rung or '-':<12} {o.seconds:>7.1f} s  {o.reason[:160]}",
                         flush=True,
                     )
         finally:

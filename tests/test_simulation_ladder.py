@@ -169,6 +169,35 @@ def test_campaign_does_not_resubmit_a_site_that_failed_every_rung(tmp_path: Path
     assert saved["retry_ladder"]["name"] == "scf-v1" and saved["sites"][0]["gave_up"]
 
 
+def test_campaign_records_a_cancelled_site_as_interrupted_not_failed(tmp_path: Path, feff_stub) -> None:
+    """A future cancelled under the campaign (its client shut down on Ctrl-C) is neither a failure nor retried."""
+    from dask.distributed import Client
+
+    from xasflow.simulation.campaign import CampaignConfig, Plan, run_campaign
+
+    class CancellingClient:  # the real client, but every submitted site is cancelled at once
+        def __init__(self, client):
+            self.client = client
+            self.submitted = 0
+
+        def scheduler_info(self):
+            return self.client.scheduler_info()
+
+        def submit(self, *args, **kwargs):
+            self.submitted += 1
+            future = self.client.submit(*args, **kwargs)
+            future.cancel()
+            return future
+
+    config = CampaignConfig(element="Cu", feff_card_set=FAST, out=tmp_path, retries=1)
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        proxy = CancellingClient(client)
+        report = run_campaign(Plan(config=config, tasks=[_task()]), proxy, tmp_path / "report.json")
+    assert report.interrupted and report.outcomes == [] and proxy.submitted == 1
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["interrupted"] is True and saved["counts"] == {}
+
+
 def test_cost_fit_recovers_a_power_law() -> None:
     from xasflow.simulation.feff_card_study import fit_cost, spread_order
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -431,7 +432,10 @@ def run_campaign(
 ) -> CampaignReport:
     """Run the planned tasks on a ``dask.distributed.Client``; failures are retried ``config.retries`` times.
 
-    The report is rewritten after every completed task, so an interrupted campaign keeps one.
+    The report is rewritten after every completed task, so an interrupted campaign keeps one. A task
+    whose future is cancelled (the client shut down under it, e.g. on Ctrl-C in another thread) is not
+    FEFF's failure: it is neither recorded nor retried, the report says ``interrupted``, and its marker,
+    still ``running``, makes the next run resume it.
     """
     from dask.distributed import as_completed
 
@@ -475,6 +479,9 @@ def run_campaign(
             task, rank = futures.pop(future)
             try:
                 outcome: SiteOutcome = future.result()
+            except CancelledError:
+                report.interrupted = True
+                continue
             except Exception as exc:  # worker died or an unexpected bug: record, maybe retry
                 outcome = _outcome(task, "failed", f"{type(exc).__name__}: {exc}")
             attempts[task.site_id].append(outcome.reason)
