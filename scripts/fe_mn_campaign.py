@@ -32,6 +32,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from xasflow.cli.common import stop_like_ctrl_c
 from xasflow.data.reserved import resolve_reserved
 from xasflow.errors import XasflowError
 from xasflow.parallel import start_client, stop_client
@@ -190,15 +191,20 @@ def main(argv: list[str] | None = None) -> int:
                     )
         finally:
             scratch.unlink(missing_ok=True)
+            ended[number].set()
 
+    # The main thread waits on these, not on Thread.join: a join cut short by Ctrl-C can leave the thread
+    # marked finished while it runs (seen on CPython 3.11), and the lanes' last log lines were lost that way.
+    ended = [threading.Event() for _ in range(lanes)]
     threads = [threading.Thread(target=lane, args=(i,), daemon=True) for i in range(lanes)]
     code = 0
+    stop_like_ctrl_c()  # under nohup SIGINT starts ignored; kill -INT / kill then stop it as Ctrl-C does
     try:
         for thread in threads:
             thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(timeout=1.0)  # a timed join lets Ctrl-C reach the main thread
+        for event in ended:
+            while not event.wait(timeout=1.0):  # a timed wait lets Ctrl-C reach the main thread
+                pass
     except KeyboardInterrupt:
         stop.set()
         with lock:
@@ -207,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         code = 130
     finally:
         stop_client(client)
-        for thread in threads:  # let the lanes log their cancelled sites as interrupted
-            thread.join(timeout=30.0)
+        for event in ended:  # let the lanes log their cancelled sites as interrupted
+            event.wait(timeout=30.0)
         with lock:
             for el, report in reports.items():
                 report.save(paths[el])

@@ -256,3 +256,43 @@ def test_feff_child_gets_absolute_paths_from_a_relative_out(tmp_path, monkeypatc
         run_feff(Path("rel/work/feff.inp"), Path("rel/work"), timeout=120)
     assert "No such file" not in failure.value.reason
     assert "ipot" in failure.value.reason
+
+
+_LONG_COMMAND = """
+import argparse, sys, time
+from xasflow.cli import main as cli
+
+def long_command(args):
+    print("running", flush=True)
+    time.sleep(60)
+
+class Parser:
+    def parse_args(self, argv):
+        return argparse.Namespace(handler=long_command)
+
+cli.build_parser = Parser
+sys.exit(cli.main([]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_command_started_in_the_background_stops_like_ctrl_c(signame: str) -> None:
+    """``nohup xasflow simulate ... &`` inherits SIGINT ignored: ``kill -INT`` did nothing and ``kill`` ended the
+    run without its clean-up. Both now stop a command as Ctrl-C does: one line, exit 130, no traceback."""
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LONG_COMMAND],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert proc.stdout.readline().strip() == "running"
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.strip() == "xasflow: interrupted"

@@ -302,3 +302,61 @@ def test_campaign_script_ctrl_c_keeps_running_sites_resumable(tmp_path: Path, mo
     saved = json.loads(report.read_text())
     assert saved["interrupted"] is True and saved["counts"].get("failed", 0) == 0
     assert calls == ["m0_000"]  # no new site after the interrupt
+
+
+_BACKGROUND_DRIVER = """
+import importlib.util, sys, threading
+from pathlib import Path
+from xasflow.simulation.campaign import CampaignReport, Plan
+from xasflow.simulation.runner import SiteTask
+
+spec = importlib.util.spec_from_file_location("fe_mn_campaign", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+stopped = threading.Event()
+
+def task(i):
+    return SiteTask(material_id=f"m{i}", site=0, element="Mn", card_set="s", fingerprint="f", feff_inp="",
+                    poscar="", n_atoms=10, n_fms=10, est_seconds=1.0)
+
+def run(plan, client, scratch):
+    print("running", plan.tasks[0].site_id, flush=True)
+    stopped.wait(60)  # a FEFF site until the shutdown cancels it
+    return CampaignReport(config=plan.config, outcomes=[], interrupted=True)
+
+module.plan_campaign = lambda paths, config, progress=None: Plan(config=config, tasks=[task(i) for i in range(3)])
+module.run_campaign = run
+module.start_client = lambda workers, scheduler: object()
+module.stop_client = lambda client: stopped.set()
+sys.exit(module.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_campaign_script_started_in_the_background_stops_cleanly_on_a_signal(tmp_path: Path, signame: str) -> None:
+    """``nohup ... &`` starts the script with SIGINT ignored: ``kill -INT`` did nothing and ``kill`` ended it
+    without its clean-up. Both now stop it as Ctrl-C does: exit 130, one line, the running site interrupted."""
+    import signal
+    import subprocess
+
+    (tmp_path / "reserved").mkdir()
+    (tmp_path / "reserved" / "Mn_materials.txt").write_text("mp-0\n")
+    args = ["s", "--out", str(tmp_path / "out"), "--elements", "Mn", "--reserved", str(tmp_path / "reserved")]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _BACKGROUND_DRIVER, str(REPO / "scripts" / "fe_mn_campaign.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # what a background job inherits
+    )
+    try:
+        for line in proc.stdout:  # wait until a site runs
+            if line.startswith("running"):
+                break
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err + out
+    assert " interrupted " in out and "m0_000" in out, (out, err)

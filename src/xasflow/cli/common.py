@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -14,6 +16,24 @@ if TYPE_CHECKING:
     from xasflow.data.reserved import ReservedSet
 
 T = TypeVar("T")
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_like_ctrl_c() -> None:
+    """Make SIGINT and SIGTERM stop the run as Ctrl-C does (finished work kept, exit 130).
+
+    A job started in the background (``nohup ... &`` from a script) inherits SIGINT *ignored*, so
+    ``kill -INT`` did nothing and ``kill`` (SIGTERM) ended it without its clean-up; both now raise
+    ``KeyboardInterrupt`` in the main thread. A no-op outside the main thread (signal handlers
+    can only be set there).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def report_problem(err: InputError | str) -> None:

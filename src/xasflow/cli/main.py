@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from xasflow import __version__
+from xasflow.cli.common import stop_like_ctrl_c
 from xasflow.errors import XasflowError
 
 #: Sub-command modules; each defines ``register(subparsers)``.
@@ -44,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 some inputs failed, 2 usage or fatal error)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser().parse_args(argv)
+    stop_like_ctrl_c()
     try:
         return int(args.handler(args) or 0)
     except XasflowError as err:
