@@ -57,6 +57,14 @@ def _origin(marker: dict, merged: list[Path], element: str) -> str:
     return "campaign"
 
 
+#: Material-id prefix of the structures drawn from the AMCSD (scripts/mineral_pool.py), not the shared pool.
+MINERAL_PREFIX = "amcsd-"
+
+
+def _pool(material_id: str) -> str:
+    return "minerals (AMCSD)" if material_id.startswith(MINERAL_PREFIX) else "shared structures"
+
+
 def package(root: Path, dest: Path, element: str, reserved: ReservedSet, merged: list[Path] = ()) -> dict:
     sites = _finished_sites(root, element)
     origins = {_sid(m): _origin(m, list(merged), element) for _, m in sites}
@@ -100,6 +108,14 @@ def package(root: Path, dest: Path, element: str, reserved: ReservedSet, merged:
         "card_sets": names,
         "materials": sorted({m["material_id"] for _, m in sites}),
         "sites_by_origin": {o: sum(1 for v in origins.values() if v == o) for o in sorted(set(origins.values()))},
+        "sites_by_pool": {
+            pool: sum(_pool(m["material_id"]) == pool for _, m in sites)
+            for pool in sorted({_pool(m["material_id"]) for _, m in sites})
+        },
+        "materials_by_pool": {
+            pool: len({m["material_id"] for _, m in sites if _pool(m["material_id"]) == pool})
+            for pool in sorted({_pool(m["material_id"]) for _, m in sites})
+        },
         "merged_site_ids": sorted(k for k, v in origins.items() if v != "campaign"),
         "site_ids": sorted(dataset.ids.tolist()),
         "seconds_median": round(statistics.median(seconds), 1),
