@@ -83,12 +83,8 @@ def study_seed(element, X, y, materials, reference, published, args, seed) -> di
         test = materials == material
         train_a = ~mineral & ~test
         train_b = ~test
-        pred_a = _fit(base, X[train_a], y[train_a], materials[train_a], element, config).predict(
-            X[test], elements=element
-        )
-        pred_b = _fit(base, X[train_b], y[train_b], materials[train_b], element, config).predict(
-            X[test], elements=element
-        )
+        pred_a = _fit(base, X, y, materials, element, config, train_a).predict(X[test], elements=element)
+        pred_b = _fit(base, X, y, materials, element, config, train_b).predict(X[test], elements=element)
         a.append(per_spectrum_mse(y[test], pred_a))
         b.append(per_spectrum_mse(y[test], pred_b))
         base_mse.append(per_spectrum_mse(y[test], np.broadcast_to(y[train_a].mean(0), y[test].shape)))

@@ -62,7 +62,25 @@ def site_rows(tree: Path, element: str) -> tuple[XASDataset, np.ndarray]:
     return dataset, features.matrix
 
 
-def check_element(tree: Path, element: str, zoo: Path | None) -> dict:
+def training_site_scores(campaign: Path, element: str, reserved: Path | None, X: np.ndarray) -> np.ndarray:
+    """Distance of ``X`` to the campaign's training sites over the split-conformal threshold of the campaign's
+    own leave-one-material-out distances (the candidate domain score of ``domain.md``; > 1: unlike them)."""
+    from xasflow.models.domain import DomainReference, conformal_threshold
+    from xasflow.training.new_element import campaign_rows
+
+    dataset, train, _ = campaign_rows(campaign, element, reserved)
+    materials = dataset.material_ids.astype(str)
+    held_out = np.empty(len(train))
+    for name in np.unique(materials):
+        rows = materials == name
+        held_out[rows] = DomainReference.from_training(train[~rows]).distance(train[rows])
+    reference = DomainReference.from_training(train)
+    return reference.distance(X) / conformal_threshold(held_out)
+
+
+def check_element(
+    tree: Path, element: str, zoo: Path | None, campaign: Path | None = None, reserved: Path | None = None
+) -> dict:
     """Score the zoo's default ``element`` FEFF model on every finished site of ``tree``."""
     dataset, X = site_rows(tree, element)
     model = load_model(element, "FEFF", root=zoo)
@@ -86,6 +104,20 @@ def check_element(tree: Path, element: str, zoo: Path | None) -> dict:
         raise XasflowError(f"the {element} model has no calibration; its intervals cannot be checked")
     z95 = model.calibration_[element][0].z95
     rng = np.random.default_rng(SEED)
+    from scipy.stats import spearmanr
+
+    domain = {
+        "shipped (published rows)": {
+            "flagged": int(np.sum(~estimate.in_domain)),
+            "spearman_with_mse": float(spearmanr(estimate.ood_score, mse).statistic),
+        }
+    }
+    if campaign is not None:
+        near = training_site_scores(campaign, element, reserved, X)
+        domain["distance to the campaign's sites"] = {
+            "flagged": int(np.sum(near > 1.0)),
+            "spearman_with_mse": float(spearmanr(near, mse).statistic),
+        }
     return {
         "element": element,
         "model": model.name,
@@ -100,6 +132,7 @@ def check_element(tree: Path, element: str, zoo: Path | None) -> dict:
         "coverage_68": float(np.mean(np.abs(residual) <= estimate.std)),
         "coverage_95": float(np.mean(np.abs(residual) <= z95 * estimate.std)),
         "flagged_out_of_domain": int(np.sum(~estimate.in_domain)),
+        "domain_scores": domain,
         "sites_worse_than_training_mean": int(np.sum(mse > mse_base)),
         "per_site": [
             {
@@ -157,12 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--element", action="append", required=True)
     parser.add_argument("--zoo", type=Path, default=None, help="zoo folder (default: the packaged one)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--campaign", type=Path, default=None, help="packaged campaign: adds the training-site score")
+    parser.add_argument("--reserved", type=Path, default=None)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
     for element in args.element:
         try:
-            result = check_element(args.tree, element, args.zoo)
+            result = check_element(args.tree, element, args.zoo, args.campaign, args.reserved)
         except XasflowError as exc:
             print(f"error: {exc}")
             continue
@@ -179,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['flagged_out_of_domain']} flagged out of domain; "
             f"{r['sites_worse_than_training_mean']} worse than the training mean"
         )
+        for name, d in r["domain_scores"].items():
+            print(f"  domain score {name}: {d['flagged']} flagged, Spearman with site MSE {d['spearman_with_mse']:.2f}")
     with atomic_open(args.out / "reference_sites.json", "w") as handle:
         json.dump(results, handle, indent=1)
     return 0 if results else 1
