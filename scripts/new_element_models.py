@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from xasflow.errors import XasflowError
+from xasflow.evaluation.metrics import per_spectrum_mse
 from xasflow.fileio import atomic_open
 from xasflow.portable import portable_path
 from xasflow.training.config import transfer_recipe
@@ -39,6 +40,7 @@ from xasflow.training.new_element import (
     build_new_element_model,
     campaign_feff_card_set,
     campaign_rows,
+    site_errors,
 )
 from xasflow.zoo.build import add_new_element_set
 from xasflow.zoo.registry import read_index
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                     "card_set": feff_card_set,
                     "feff": dataset.metadata.get("feff"),
                     "sites_per_hour_sustained": summary.get("sites_per_hour_sustained"),
+                    "sites_by_pool": summary.get("sites_by_pool"),
                 }
             },
             pretraining={
@@ -167,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         add_new_element_set(args.zoo, model, metrics, provenance=command)
         results["elements"][element] = {
             **report.as_dict(),
+            "leave_one_material_out_by_pool": _by_pool(report, dataset),
             "card_set": feff_card_set,
             "transfer": transfer,
             "method": methods[element],
@@ -220,6 +224,30 @@ def record_history(path: Path, results: dict) -> None:
         json.dump(history, fh, indent=1)
 
 
+def _by_pool(report, dataset) -> dict:
+    """Leave-one-material-out η over each pool's sites: the shared structures (``mp-…``) and the AMCSD minerals
+    (``amcsd-…``), against the folds' training means and against the pool's own mean spectrum."""
+    materials = dataset.material_ids.astype(str)
+    model = site_errors(report.loo_folds, materials)
+    baseline = site_errors(report.loo_folds, materials, "baseline_mse")
+    out = {}
+    for pool, rows in (
+        ("shared structures", ~np.char.startswith(materials, "amcsd-")),
+        ("minerals (AMCSD)", np.char.startswith(materials, "amcsd-")),
+    ):
+        rows = rows & np.isfinite(model)
+        if rows.sum() < 2:
+            continue
+        spectra = dataset.spectra[rows]
+        own = per_spectrum_mse(spectra, np.broadcast_to(spectra.mean(0), spectra.shape))
+        out[pool] = {
+            "sites": int(rows.sum()),
+            "eta": float(np.median(baseline[rows]) / np.median(model[rows])),
+            "eta_own_mean": float(np.median(own) / np.median(model[rows])),
+        }
+    return out
+
+
 def _free(r: dict) -> str:
     free = r.get("leave_one_material_out_eta_without_twins")
     return "—" if free is None else f"{free:.2f} ({r.get('sites_without_twins')} of {r['sites']} sites)"
@@ -255,6 +283,21 @@ def _markdown(results: dict) -> str:
             f"{_free(r)} | {analogue} | {r['coverage_68']:.1%} / {r['coverage_95']:.1%} ({per}) | "
             f"{r['domain_flagged']:.1%} of {r['domain_rows']} published {element} rows |"
         )
+    pools = [
+        (e, pool, v)
+        for e, r in results["elements"].items()
+        for pool, v in r.get("leave_one_material_out_by_pool", {}).items()
+    ]
+    if pools:
+        lines += [
+            "",
+            "Leave one material out by pool (seed 0): η against the folds' training means / against the pool's "
+            "own mean spectrum.",
+            "",
+            "| element | pool | sites | η | η vs own mean |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [f"| {e} | {pool} | {v['sites']} | {v['eta']:.2f} | {v['eta_own_mean']:.2f} |" for e, pool, v in pools]
     shipped = next(iter(next(iter(results["elements"].values()))["seeds"]))
     lines += [
         "",
