@@ -283,6 +283,8 @@ def test_predicting_fe_says_once_what_the_model_was_trained_on(capsys, tmp_path)
     report = card["metrics"]["report"]
     free, n_free = report["leave_one_material_out_eta_without_twins"], report["sites_without_twins"]
     assert f"{free:.2f} on the {n_free} sites" in note
+    minerals = card["data"]["Fe_FEFF"].get("sites_by_pool", {}).get("minerals (AMCSD)", 0)
+    assert (f"({minerals} of them minerals;" in note) == (minerals > 0)  # sites from outside the shared pool said
     assert quality_note("Cu") == ""  # sets trained on published spectra carry no such note
     fe = sorted((REPO / "data" / "campaigns" / "fe_mn" / "Fe").glob("*/POSCAR"))[:2]
     cu = REPO / "src" / "xasflow" / "examples" / "structures" / "CuO_tenorite.cif"

@@ -134,8 +134,11 @@ def quality_note(element: str, fidelity: str = "FEFF", name: str | None = None, 
     if free is not None:
         # Near-twins (substitution series) flatter the figure for structures unlike the simulated pool.
         figures += f"; {free:.2f} on the {n_free} sites with no near-identical site in another material"
+    pools = (model_card.get("data", {}).get(f"{element}_{fidelity}") or {}).get("sites_by_pool") or {}
+    minerals = sum(n for pool, n in pools.items() if pool.startswith("minerals"))
+    of_them = f"{minerals} of them minerals; " if minerals else ""
     return (
         f"the {element} {fidelity} model ({model_card.get('kind', name)}) is trained on "
-        f"{metrics['sites']} simulated sites of {metrics['materials']} materials (FEFF10 {feff_card_set} cards); "
-        f"{figures}: screening quality"
+        f"{metrics['sites']} simulated sites of {metrics['materials']} materials ({of_them}FEFF10 {feff_card_set} "
+        f"cards); {figures}: screening quality"
     )
