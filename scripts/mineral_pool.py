@@ -41,6 +41,7 @@ from pymatgen.core import Structure
 from pymatgen.io.cif import CifParser, CifWriter
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from xasflow.data.pools import MINERAL_PREFIX
 from xasflow.data.reserved import reserved_materials
 from xasflow.data.sites import absorbing_sites
 from xasflow.fileio import atomic_open
@@ -109,7 +110,7 @@ def candidates(element: str, max_atoms: int) -> list[dict]:
         pub = cif.publication
         rows.append(
             {
-                "material_id": f"amcsd-{int(cif.ams_id):05d}",
+                "material_id": f"{MINERAL_PREFIX}{int(cif.ams_id):05d}",
                 "amcsd_id": int(cif.ams_id),
                 "mineral": cif.get_mineralname(),
                 "formula": structure.composition.reduced_formula,

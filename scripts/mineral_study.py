@@ -35,12 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from xasflow.constants import ELEMENTS
+from xasflow.data.pools import is_mineral
 from xasflow.data.published import published_rows
 from xasflow.evaluation.metrics import per_spectrum_mse
 from xasflow.fileio import atomic_open
 from xasflow.training.new_element import NewElementConfig, campaign_rows, pretrain_published, transfer_to
 
-MINERAL_PREFIX = "amcsd-"
 BOOTSTRAP = 2000
 
 
@@ -73,7 +73,7 @@ def _eta(baseline: np.ndarray, mse: np.ndarray) -> float:
 def study_seed(element, X, y, materials, reference, published, args, seed) -> dict:
     config = NewElementConfig(element=element, method="head", seed=seed)
     base = pretrain_published(published, (), config.settings, seed, args.cache / f"universal_all_s{seed}")
-    mineral = np.char.startswith(materials.astype(str), MINERAL_PREFIX)
+    mineral = is_mineral(materials)
     rng = np.random.default_rng(seed)
     out: dict = {"seed": seed}
 
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     element = args.element
     dataset, X, _ = campaign_rows(args.campaign, element, args.reserved)
     y, materials = dataset.spectra, dataset.material_ids.astype(str)
-    mineral = np.char.startswith(materials, MINERAL_PREFIX)
+    mineral = is_mineral(materials)
     counts = {
         "shared": int((~mineral).sum()),
         "shared_materials": len(np.unique(materials[~mineral])),

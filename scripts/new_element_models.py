@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xasflow.data.pools import MINERALS, SHARED, is_mineral
 from xasflow.errors import XasflowError
 from xasflow.evaluation.metrics import per_spectrum_mse
 from xasflow.fileio import atomic_open
@@ -225,16 +226,14 @@ def record_history(path: Path, results: dict) -> None:
 
 
 def _by_pool(report, dataset) -> dict:
-    """Leave-one-material-out η over each pool's sites: the shared structures (``mp-…``) and the AMCSD minerals
-    (``amcsd-…``), against the folds' training means and against the pool's own mean spectrum."""
+    """Leave-one-material-out η over each pool's sites (:mod:`xasflow.data.pools`), against the folds' training
+    means and against the pool's own mean spectrum."""
     materials = dataset.material_ids.astype(str)
     model = site_errors(report.loo_folds, materials)
     baseline = site_errors(report.loo_folds, materials, "baseline_mse")
     out = {}
-    for pool, rows in (
-        ("shared structures", ~np.char.startswith(materials, "amcsd-")),
-        ("minerals (AMCSD)", np.char.startswith(materials, "amcsd-")),
-    ):
+    mineral = is_mineral(materials)
+    for pool, rows in ((SHARED, ~mineral), (MINERALS, mineral)):
         rows = rows & np.isfinite(model)
         if rows.sum() < 2:
             continue

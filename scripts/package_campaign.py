@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from xasflow.data.feff_tree import build_feff_dataset
+from xasflow.data.pools import pool_of
 from xasflow.data.reserved import ReservedSet, resolve_reserved
 from xasflow.simulation.feff_cards import present_name
 from xasflow.simulation.output import MARKER
@@ -55,14 +56,6 @@ def _origin(marker: dict, merged: list[Path], element: str) -> str:
         ):
             return f"{tree.parent.name}/{tree.name}"
     return "campaign"
-
-
-#: Material-id prefix of the structures drawn from the AMCSD (scripts/mineral_pool.py), not the shared pool.
-MINERAL_PREFIX = "amcsd-"
-
-
-def _pool(material_id: str) -> str:
-    return "minerals (AMCSD)" if material_id.startswith(MINERAL_PREFIX) else "shared structures"
 
 
 def package(root: Path, dest: Path, element: str, reserved: ReservedSet, merged: list[Path] = ()) -> dict:
@@ -109,12 +102,12 @@ def package(root: Path, dest: Path, element: str, reserved: ReservedSet, merged:
         "materials": sorted({m["material_id"] for _, m in sites}),
         "sites_by_origin": {o: sum(1 for v in origins.values() if v == o) for o in sorted(set(origins.values()))},
         "sites_by_pool": {
-            pool: sum(_pool(m["material_id"]) == pool for _, m in sites)
-            for pool in sorted({_pool(m["material_id"]) for _, m in sites})
+            pool: sum(pool_of(m["material_id"]) == pool for _, m in sites)
+            for pool in sorted({pool_of(m["material_id"]) for _, m in sites})
         },
         "materials_by_pool": {
-            pool: len({m["material_id"] for _, m in sites if _pool(m["material_id"]) == pool})
-            for pool in sorted({_pool(m["material_id"]) for _, m in sites})
+            pool: len({m["material_id"] for _, m in sites if pool_of(m["material_id"]) == pool})
+            for pool in sorted({pool_of(m["material_id"]) for _, m in sites})
         },
         "merged_site_ids": sorted(k for k, v in origins.items() if v != "campaign"),
         "site_ids": sorted(dataset.ids.tolist()),

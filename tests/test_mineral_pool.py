@@ -72,3 +72,10 @@ def test_priority_is_round_robin_over_ligand_classes_smallest_first(pool) -> Non
         {"material_id": "amcsd-00004", "amcsd_id": 4, "atoms": 2, "class": "metal"},
     ]
     assert pool.priority(rows) == ["amcsd-00002", "amcsd-00003", "amcsd-00004", "amcsd-00001"]
+
+
+def test_pools_by_material_id() -> None:
+    from xasflow.data.pools import MINERALS, SHARED, is_mineral, pool_of
+
+    assert pool_of("amcsd-00018") == MINERALS and pool_of("mp-1234") == SHARED and pool_of("mvc-10511") == SHARED
+    assert is_mineral(["mp-1", "amcsd-00002", "mvc-3"]).tolist() == [False, True, False]

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from xasflow.data.pools import MINERALS
 from xasflow.errors import XasflowError, check_element, check_fidelity
 from xasflow.models.estimator import XASRegressor
 
@@ -135,7 +136,7 @@ def quality_note(element: str, fidelity: str = "FEFF", name: str | None = None, 
         # Near-twins (substitution series) flatter the figure for structures unlike the simulated pool.
         figures += f"; {free:.2f} on the {n_free} sites with no near-identical site in another material"
     pools = (model_card.get("data", {}).get(f"{element}_{fidelity}") or {}).get("sites_by_pool") or {}
-    minerals = sum(n for pool, n in pools.items() if pool.startswith("minerals"))
+    minerals = pools.get(MINERALS, 0)
     of_them = f"{minerals} of them minerals; " if minerals else ""
     return (
         f"the {element} {fidelity} model ({model_card.get('kind', name)}) is trained on "
