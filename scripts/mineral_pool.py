@@ -128,11 +128,8 @@ def candidates(element: str, max_atoms: int) -> list[dict]:
 
 def select(rows: list[dict], element: str, reserved: list[Structure]) -> tuple[list[dict], list[str]]:
     """One refinement per (formula, space group), without the matching candidates or reserved materials."""
-    excluded = {
-        read_structure(p).composition.reduced_formula
-        for p in REFERENCE.glob("*.cif")
-        if element in read_structure(p).composition
-    }
+    references = [read_structure(p).composition for p in REFERENCE.glob("*.cif")]
+    excluded = {c.reduced_formula for c in references if element in c}
     notes = []
     by_formula: dict[str, list[dict]] = defaultdict(list)
     for row in rows:

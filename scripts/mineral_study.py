@@ -77,44 +77,24 @@ def study_seed(element, X, y, materials, reference, published, args, seed) -> di
     rng = np.random.default_rng(seed)
     out: dict = {"seed": seed}
 
-    # 1. the shared pool, leave one material out
-    a, b, base_mse, groups = [], [], [], []
-    for material in np.unique(materials[~mineral]):
-        test = materials == material
-        train_a = ~mineral & ~test
-        train_b = ~test
-        pred_a = _fit(base, X, y, materials, element, config, train_a).predict(X[test], elements=element)
-        pred_b = _fit(base, X, y, materials, element, config, train_b).predict(X[test], elements=element)
-        a.append(per_spectrum_mse(y[test], pred_a))
-        b.append(per_spectrum_mse(y[test], pred_b))
-        base_mse.append(per_spectrum_mse(y[test], np.broadcast_to(y[train_a].mean(0), y[test].shape)))
-        groups += [material] * int(test.sum())
-    a, b, base_mse = np.concatenate(a), np.concatenate(b), np.concatenate(base_mse)
-    out["shared_pool"] = {
-        "eta_a": _eta(base_mse, a),
-        "eta_b": _eta(base_mse, b),
-        **_paired(a, b, np.array(groups), rng),
-    }
-
-    # 2. the minerals, leave one mineral out (A never saw a mineral)
-    if mineral.sum() >= 3:
-        model_a = _fit(base, X, y, materials, element, config, ~mineral)
+    def leave_one_out(held: np.ndarray) -> dict:
+        """Each material of ``held`` predicted by A (shared pool) and B (everything) fitted without it;
+        baseline: the mean of the other ``held`` materials' sites."""
         a, b, base_mse, groups = [], [], [], []
-        for material in np.unique(materials[mineral]):
+        for material in np.unique(materials[held]):
             test = materials == material
-            train_b = ~test
-            pred_b = _fit(base, X, y, materials, element, config, train_b).predict(X[test], elements=element)
-            a.append(per_spectrum_mse(y[test], model_a.predict(X[test], elements=element)))
+            pred_a = _fit(base, X, y, materials, element, config, ~mineral & ~test).predict(X[test], elements=element)
+            pred_b = _fit(base, X, y, materials, element, config, ~test).predict(X[test], elements=element)
+            a.append(per_spectrum_mse(y[test], pred_a))
             b.append(per_spectrum_mse(y[test], pred_b))
-            others = mineral & ~test
-            base_mse.append(per_spectrum_mse(y[test], np.broadcast_to(y[others].mean(0), y[test].shape)))
+            base_mse.append(per_spectrum_mse(y[test], np.broadcast_to(y[held & ~test].mean(0), y[test].shape)))
             groups += [material] * int(test.sum())
         a, b, base_mse = np.concatenate(a), np.concatenate(b), np.concatenate(base_mse)
-        out["minerals"] = {
-            "eta_a": _eta(base_mse, a),
-            "eta_b": _eta(base_mse, b),
-            **_paired(a, b, np.array(groups), rng),
-        }
+        return {"eta_a": _eta(base_mse, a), "eta_b": _eta(base_mse, b), **_paired(a, b, np.array(groups), rng)}
+
+    out["shared_pool"] = leave_one_out(~mineral)  # 1. does adding minerals cost the shared pool?
+    if mineral.sum() >= 3:
+        out["minerals"] = leave_one_out(mineral)  # 2. A never saw a mineral; B the other minerals
 
     # 3. the reference structures (in neither pool)
     if reference is not None:
