@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devscripts import load_script
 from xasflow.active.campaign_order import diversity_priority
 from xasflow.errors import XasflowError
 from xasflow.simulation.campaign import CampaignConfig, coverage_order, coverage_positions, read_priority
@@ -99,17 +99,11 @@ def test_read_priority(tmp_path: Path) -> None:
         read_priority(tmp_path / "empty.txt")
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_campaign_script_missing_priority_file_is_one_line_error(tmp_path: Path, capsys) -> None:
     missing = tmp_path / "nope.txt"
-    code = _script("fe_mn_campaign").main(["structures", "--out", str(tmp_path / "out"), "--priority", str(missing)])
+    code = load_script("fe_mn_campaign").main(
+        ["structures", "--out", str(tmp_path / "out"), "--priority", str(missing)]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("error: ") and str(missing) in err and "Traceback" not in err
@@ -197,7 +191,7 @@ def test_priority_script_writes_every_planned_site(cu_tree: Path, data_root: Pat
         "--priority-file",
         str(out),
     ]
-    assert _script("campaign_priority").main(argv, featurizer=_FakeFeaturizer()) == 0
+    assert load_script("campaign_priority").main(argv, featurizer=_FakeFeaturizer()) == 0
     ids = read_priority(out)
     assert "published rows" in out.read_text()
     config = CampaignConfig("Fe", FAST, tmp_path / "campaign", order="coverage", priority=ids)
@@ -238,7 +232,7 @@ def _fake_campaign(monkeypatch, module, seconds: float = 0.15):
 
 
 def test_campaign_script_runs_workers_sites_side_by_side(tmp_path: Path, monkeypatch, capsys) -> None:
-    module = _script("fe_mn_campaign")
+    module = load_script("fe_mn_campaign")
     state = _fake_campaign(monkeypatch, module)
     (tmp_path / "reserved").mkdir()
     (tmp_path / "reserved" / "Mn_materials.txt").write_text("mp-0\n")
@@ -256,7 +250,7 @@ def test_campaign_script_runs_workers_sites_side_by_side(tmp_path: Path, monkeyp
 
 
 def test_campaign_script_hours_budget_stops_new_sites(tmp_path: Path, monkeypatch, capsys) -> None:
-    module = _script("fe_mn_campaign")
+    module = load_script("fe_mn_campaign")
     state = _fake_campaign(monkeypatch, module, seconds=0.3)
     (tmp_path / "reserved").mkdir()
     (tmp_path / "reserved" / "Mn_materials.txt").write_text("mp-0\n")
@@ -275,7 +269,7 @@ def test_campaign_script_ctrl_c_keeps_running_sites_resumable(tmp_path: Path, mo
 
     from xasflow.simulation.campaign import CampaignReport, _outcome
 
-    module = _script("fe_mn_campaign")
+    module = load_script("fe_mn_campaign")
     _fake_campaign(monkeypatch, module)
     cancelled = threading.Event()
     calls = []

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location(
-    "make_reference_structures", REPO / "scripts" / "make_reference_structures.py"
-)
-refs = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = refs  # dataclasses resolve their module
-spec.loader.exec_module(refs)
+from devscripts import load_script
+
+refs = load_script("make_reference_structures")
 
 
 @pytest.mark.parametrize("ref", refs.REFERENCES + refs.WIDER + refs.PUBLISHED, ids=lambda r: r.name)

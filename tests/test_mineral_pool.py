@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 from pymatgen.core import Lattice, Structure
 
-REPO = Path(__file__).resolve().parents[1]
+from devscripts import load_script
 
 
 @pytest.fixture(scope="module")
 def pool():
-    spec = importlib.util.spec_from_file_location("mineral_pool", REPO / "scripts" / "mineral_pool.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("mineral_pool")
 
 
 def _rock_salt(a: float, cation: str = "Fe", anion: str = "O") -> Structure:

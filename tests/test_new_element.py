@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devscripts import load_script
 from xasflow.errors import XasflowError
 from xasflow.models.calibration import coverage
 from xasflow.training.config import transfer_recipe
@@ -69,14 +70,7 @@ def test_config_refuses_the_element_as_its_own_analogue():
 
 
 def _script():
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location("new_element_models", REPO / "scripts" / "new_element_models.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("new_element_models")
 
 
 def test_script_methods_per_element():
