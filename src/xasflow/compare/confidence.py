@@ -21,10 +21,10 @@ from scipy.optimize import minimize_scalar
 
 #: Temperature fitted on the whole development set with the shipped zoo (``scripts/match_study.py``: 40
 #: rankings with two or more candidates, T = 0.76 with the Fe model of 129 sites (49 minerals) and the Mn
-#: model of 128 (26 minerals); 0.68 with the Fe model of 101 sites (21 minerals) and the Mn model of 102; 0.85 with the Fe/Mn models of 79 / 93 sites, 0.84 with those of 74 / 73, 1.03 with those of
-#: 59 / 58, 1.05 on 39 rankings before the keV LiNiO2 file was read, 0.85 before the five candidates of
-#: 2026-12-05, 0.72 with the earlier Fe/Mn models; leave-one-compound-out fits 0.67-0.80,
-#: results/matching/results.md).
+#: model of 128 (26 minerals); 0.68 with the Fe/Mn models of 101 / 102 sites, 0.85 with those of 79 / 93,
+#: 0.84 with those of 74 / 73, 1.03 with those of 59 / 58, 1.05 on 39 rankings before the keV LiNiO2 file
+#: was read, 0.85 before the five candidates of 2026-12-05, 0.72 with the earlier Fe/Mn models;
+#: leave-one-compound-out fits 0.67-0.80, results/matching/results.md).
 #: A separate temperature for the published elements was over-confident leave-one-compound-out.
 DEFAULT_TEMPERATURE = 0.76
 
